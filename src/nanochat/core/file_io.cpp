@@ -1,0 +1,52 @@
+#include "nanochat/core/file_io.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "nanochat/core/error.h"
+
+namespace nanochat {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  NC_CHECK(in.good(), "cannot open {}: {}", path.string(), std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  NC_CHECK(!in.bad(), "error reading {}", path.string());
+  return std::move(ss).str();
+}
+
+void write_file_atomic(const std::filesystem::path& path, std::string_view data) {
+  const std::string tmp = path.string() + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  NC_CHECK(fd >= 0, "cannot create {}: {}", tmp, std::strerror(errno));
+  size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail("cannot write {}: {}", tmp, std::strerror(err));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail("cannot flush {}: {}", tmp, std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail("cannot rename {} to {}: {}", tmp, path.string(), std::strerror(err));
+  }
+}
+
+}  // namespace nanochat
