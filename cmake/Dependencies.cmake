@@ -15,3 +15,7 @@ endif()
 if(NANOCHAT_BENCH)
   find_package(benchmark REQUIRED)
 endif()
+find_package(absl REQUIRED)           # flat_hash_map for the tokenizer's hot tables
+find_package(BLAS REQUIRED)           # OpenBLAS (libopenblas-dev) for CPU GEMMs
+find_package(CURL REQUIRED)           # dataset downloads
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # server (and loopback test servers)

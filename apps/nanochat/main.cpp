@@ -1,1 +1,83 @@
-int main() { return 0; }
+// nanochat: one binary whose subcommands mirror the original's scripts (flags keep their names).
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "nanochat/core/error.h"
+#include "nanochat/core/log.h"
+#ifdef NANOCHAT_HAVE_CUDA
+#include "nanochat/kernels/cuda/device_info.h"
+#endif
+
+namespace {
+
+struct Command {
+  std::string_view name;
+  std::string_view original;  // the original script it mirrors
+  std::string_view summary;
+  int (*run)(const nanochat::app::Args&);
+};
+
+constexpr Command kCommands[] = {
+    {"tok-train", "scripts.tok_train", "train the BPE tokenizer on pretraining shards or local text",
+     nanochat::app::tok_train},
+    {"tok-eval", "scripts.tok_eval", "compare the tokenizer's compression with GPT-2 and GPT-4", nanochat::app::tok_eval},
+};
+
+void print_help() {
+  std::string out =
+      "usage: nanochat <command> [options]\n\n"
+      "nanochat.cpp: train, fine-tune, evaluate and chat with a small GPT, in C++.\n"
+      "Artifacts live in $NANOCHAT_BASE_DIR (default ~/.cache/nanochat).\n\ncommands:\n";
+  for (const auto& c : kCommands) out += fmt::format("  {:<12} {} (original: {})\n", c.name, c.summary, c.original);
+  out +=
+      "\nglobal options:\n  -h, --help   show this help\n  --version    print the version\n\n"
+      "Run 'nanochat <command> --help' for a command's flags.\n"
+      "Environment: NANOCHAT_BASE_DIR, NANOCHAT_LOG_LEVEL (debug|info|warn|error), OMP_NUM_THREADS.\n";
+  std::fputs(out.c_str(), stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    print_help();
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::printf("nanochat.cpp 0.1.0\n");
+#ifdef NANOCHAT_HAVE_CUDA
+    std::printf("%s\n", nanochat::cuda::device_summary().c_str());
+#else
+    std::printf("built without CUDA\n");
+#endif
+    return 0;
+  }
+  const Command* cmd = nullptr;
+  for (const auto& c : kCommands)
+    if (c.name == args[0]) cmd = &c;
+  if (cmd == nullptr) {
+    std::fprintf(stderr, "nanochat: error: unknown command '%s' (run 'nanochat --help' for the list)\n", args[0].c_str());
+    return 2;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  try {
+    return cmd->run(rest);
+  } catch (const nanochat::UsageError& e) {
+    std::fprintf(stderr, "nanochat %s: error: %s\n(run 'nanochat %s --help' for usage)\n", args[0].c_str(), e.what(),
+                 args[0].c_str());
+    return 2;
+  } catch (const nanochat::Error& e) {
+    nanochat::log_error("{}", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    nanochat::log_error("unexpected error: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,13 @@
+// One function per subcommand; each parses its own flags (ArgParser) and returns the exit code.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace nanochat::app {
+
+using Args = std::vector<std::string>;
+
+int tok_train(const Args& args);
+int tok_eval(const Args& args);
+
+}  // namespace nanochat::app

@@ -1,0 +1,256 @@
+#include "nanochat/model/gpt.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "nanochat/core/error.h"
+#include "nanochat/kernels/ops.h"
+
+namespace nanochat::model {
+
+namespace k = nanochat::kernels::cpu;
+
+template <class F>
+GPT<F>::GPT(const GPTConfig& config) : config_(config), layout_(config) {
+  params_.assign(layout_.total_floats(), F(0));
+  grads_.assign(layout_.total_floats(), F(0));
+  p_ = bind_pointers<F>(config_, layout_, params_.data());
+  g_ = bind_pointers<F>(config_, layout_, grads_.data());
+  const int64_t max_pos = 10 * config_.sequence_len, half = config_.head_dim() / 2;
+  std::vector<float> c(static_cast<size_t>(max_pos * half)), s(c.size());
+  k::rotary_tables(c.data(), s.data(), max_pos, config_.head_dim());
+  cos_.assign(c.begin(), c.end());
+  sin_.assign(s.begin(), s.end());
+}
+
+template <class F>
+std::span<F> GPT<F>::param(const std::string& name) {
+  const ParamEntry& e = layout_.at(name);
+  return {params_.data() + e.offset, e.numel};
+}
+
+template <class F>
+std::span<F> GPT<F>::grad(const std::string& name) {
+  const ParamEntry& e = layout_.at(name);
+  return {grads_.data() + e.offset, e.numel};
+}
+
+template <class F>
+void GPT<F>::zero_grads() {
+  std::fill(grads_.begin(), grads_.end(), F(0));
+}
+
+template <class F>
+void GPT<F>::load(const SafetensorsReader& file, const std::string& prefix) {
+  for (const ParamEntry& e : layout_.params()) {
+    const std::string name = prefix + e.name;
+    std::span<F> dst(params_.data() + e.offset, e.numel);
+    if constexpr (std::is_same_v<F, float>) {
+      file.read_f32_into(name, e.shape, dst);
+    } else {
+      const TensorInfo& ti = file.info(name);
+      NC_CHECK(ti.shape == e.shape, "{}: tensor '{}' has shape {}, expected {}", file.path().string(), name,
+               shape_string(ti.shape), shape_string(e.shape));
+      const std::vector<double> v = file.read_f64(name);
+      std::copy(v.begin(), v.end(), dst.begin());
+    }
+  }
+  for (const std::string& name : file.names()) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    NC_CHECK(layout_.index_of(name.substr(prefix.size())) >= 0,
+             "{}: tensor '{}' is not a parameter of this model (config {})", file.path().string(), name,
+             config_.to_json());
+  }
+}
+
+template <class F>
+F GPT<F>::forward(Activations<F>& acts, const int64_t* idx, const int64_t* targets) {
+  const GPTConfig& c = config_;
+  const int64_t B = acts.B(), T = acts.T(), BT = B * T, C = c.n_embd, H = c.n_head, Hk = c.n_kv_head;
+  const int64_t d = c.head_dim(), KV = c.kv_dim(), V = c.vocab_size;
+  NC_CHECK(T <= 10 * c.sequence_len, "forward: sequence length {} exceeds the rotary table ({} positions)", T,
+           10 * c.sequence_len);
+  acts.idx.assign(idx, idx + BT);
+  for (int64_t r = 0; r < BT; ++r)
+    NC_CHECK(idx[r] >= 0 && idx[r] < V, "forward: token id {} at position {} is outside the vocabulary [0, {})",
+             idx[r], r, V);
+  acts.has_targets = targets != nullptr;
+  acts.num_valid_targets = 0;
+  if (targets != nullptr) {
+    acts.targets.assign(targets, targets + BT);
+    for (int64_t r = 0; r < BT; ++r) {
+      NC_CHECK(targets[r] >= -1 && targets[r] < V, "forward: target {} at position {} is outside [-1, {})",
+               targets[r], r, V);
+      acts.num_valid_targets += targets[r] >= 0 ? 1 : 0;
+    }
+  }
+
+  // Embedding, norm, smear. x0 is the post-smear embedding.
+  k::embedding_forward(acts.buf_c0, p_.wte, acts.idx.data(), BT, C);
+  k::rmsnorm_forward(acts.xn_emb, acts.rstd_emb, acts.buf_c0, BT, C);
+  k::smear_forward(acts.x0, acts.smear_sig, acts.xn_emb, p_.smear_gate, *p_.smear_lambda, B, T, C);
+
+  const F* x = acts.x0;
+  F* z = acts.buf_c0;      // block input after the lambda mix
+  F* x_mid = acts.buf_c1;  // after the attention residual
+  F* a = acts.buf_4c0;     // relu^2 output
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    const LayerPtrs<F>& lp = p_.layers[static_cast<size_t>(i)];
+    LayerActivations<F>& la = acts.layers[static_cast<size_t>(i)];
+    k::residual_mix_forward(z, x, acts.x0, p_.resid_lambdas[i], p_.x0_lambdas[i], BT * C);
+
+    // Attention sub-block.
+    k::rmsnorm_forward(la.h, la.rstd_h, z, BT, C);
+    k::linear_forward(la.q, la.h, lp.c_q, BT, C, C);
+    k::linear_forward(la.k, la.h, lp.c_k, BT, KV, C);
+    k::linear_forward(la.v, la.h, lp.c_v, BT, KV, C);
+    if (lp.value_embed != nullptr)
+      k::value_embed_forward(la.v, la.ve_gate, la.h, lp.ve_gate, lp.value_embed, acts.idx.data(), BT, C, Hk, d);
+    k::rotary_forward(la.q, cos_.data(), sin_.data(), B, T, H, d, int64_t{0});
+    k::rotary_forward(la.k, cos_.data(), sin_.data(), B, T, Hk, d, int64_t{0});
+    k::scaled_rmsnorm_forward(la.q, la.rstd_q, BT * H, d, static_cast<F>(kQkScale));
+    k::scaled_rmsnorm_forward(la.k, la.rstd_k, BT * Hk, d, static_cast<F>(kQkScale));
+    const k::AttentionShape shape{B, T, H, Hk, d, T, T, 0, c.window(i)};
+    k::attention_forward(la.y, la.lse, la.q, la.k, la.v, shape);
+    std::memcpy(x_mid, z, static_cast<size_t>(BT * C) * sizeof(F));
+    k::linear_forward(x_mid, la.y, lp.c_proj, BT, C, C, /*accumulate=*/true);
+
+    // MLP sub-block.
+    k::rmsnorm_forward(la.h2, la.rstd_h2, x_mid, BT, C);
+    k::linear_forward(la.u, la.h2, lp.c_fc, BT, 4 * C, C);
+    k::relu2_forward(a, la.u, BT * 4 * C);
+    std::memcpy(la.out, x_mid, static_cast<size_t>(BT * C) * sizeof(F));
+    k::linear_forward(la.out, a, lp.mlp_proj, BT, C, 4 * C, /*accumulate=*/true);
+    x = la.out;
+  }
+
+  // Backout of block L/2's output, then the final norm.
+  const F* xb = acts.layers[static_cast<size_t>(c.backout_layer())].out;
+  k::residual_mix_forward(acts.buf_c2, x, xb, F(1), -*p_.backout_lambda, BT * C);
+  k::rmsnorm_forward(acts.xf_n, acts.rstd_f, acts.buf_c2, BT, C);
+  if (targets == nullptr) return std::numeric_limits<F>::quiet_NaN();
+
+  // Loss, a chunk of rows at a time (the backward recomputes the chunk's logits).
+  const int64_t chunk = acts.logits_chunk_rows();
+  for (int64_t r0 = 0; r0 < BT; r0 += chunk) {
+    const int64_t n = std::min(chunk, BT - r0);
+    k::linear_forward(acts.logits_chunk, acts.xf_n + r0 * C, p_.lm_head, n, V, C);
+    k::softcap_cross_entropy_forward(acts.logits_chunk, acts.loss + r0, acts.lse + r0, acts.targets.data() + r0, n,
+                                     V, static_cast<F>(kLogitSoftcap));
+  }
+  if (acts.num_valid_targets == 0) return std::numeric_limits<F>::quiet_NaN();
+  double sum = 0;
+  for (int64_t r = 0; r < BT; ++r) sum += acts.loss[r];
+  return static_cast<F>(sum / static_cast<double>(acts.num_valid_targets));
+}
+
+template <class F>
+void GPT<F>::logits(Activations<F>& acts, F* out) const {
+  const int64_t BT = acts.rows(), V = config_.vocab_size;
+  k::linear_forward(out, acts.xf_n, p_.lm_head, BT, V, config_.n_embd);
+  k::softcap_cross_entropy_forward<F>(out, nullptr, nullptr, nullptr, BT, V, static_cast<F>(kLogitSoftcap));
+}
+
+template <class F>
+void GPT<F>::backward(Activations<F>& acts, F loss_scale) {
+  const GPTConfig& c = config_;
+  NC_CHECK(acts.has_targets, "backward: the last forward had no targets");
+  const int64_t B = acts.B(), T = acts.T(), BT = B * T, C = c.n_embd, H = c.n_head, Hk = c.n_kv_head;
+  const int64_t d = c.head_dim(), KV = c.kv_dim(), V = c.vocab_size;
+  if (acts.num_valid_targets == 0) return;  // the mean is undefined (NaN); nothing flows back
+  const F scale = static_cast<F>(static_cast<double>(loss_scale) / static_cast<double>(acts.num_valid_targets));
+  const int64_t* idx = acts.idx.data();
+
+  F* g = acts.buf_c0;     // gradient w.r.t. the residual stream at the current point
+  F* g_x0 = acts.buf_c1;  // accumulated gradient w.r.t. x0
+  F* g_xb = acts.buf_c2;  // backout's contribution to block L/2's output
+  F* g_h = acts.buf_c3;   // gradient w.r.t. a norm output (h, h2, final norm)
+  F* g_q = acts.buf_q;
+  F* g_k = acts.buf_k;
+  F* g_v = acts.buf_v;
+  F* a = acts.buf_4c0;    // recomputed relu^2 output
+  F* g_u = acts.buf_4c1;
+
+  // Cross-entropy, softcap and lm_head, chunk by chunk; g_h collects d/d(final norm output).
+  const int64_t chunk = acts.logits_chunk_rows();
+  for (int64_t r0 = 0; r0 < BT; r0 += chunk) {
+    const int64_t n = std::min(chunk, BT - r0);
+    k::linear_forward(acts.logits_chunk, acts.xf_n + r0 * C, p_.lm_head, n, V, C);
+    k::softcap_cross_entropy_forward<F>(acts.logits_chunk, nullptr, nullptr, nullptr, n, V,
+                                        static_cast<F>(kLogitSoftcap));
+    k::softcap_cross_entropy_backward(acts.logits_chunk, acts.lse + r0, acts.targets.data() + r0, n, V,
+                                      static_cast<F>(kLogitSoftcap), scale);
+    k::linear_backward_weight(g_.lm_head, acts.logits_chunk, acts.xf_n + r0 * C, n, V, C);
+    k::linear_backward_input(g_h + r0 * C, acts.logits_chunk, p_.lm_head, n, V, C, /*accumulate=*/false);
+  }
+  k::rmsnorm_backward(g, g_h, acts.xf_n, acts.rstd_f, BT, C, /*accumulate=*/false);
+
+  // Backout: x_f = x_L - lambda_b * x_b.
+  const int64_t Lb = c.backout_layer();
+  std::fill(g_xb, g_xb + BT * C, F(0));
+  {
+    F unused = 0, g_neg_lambda = 0;
+    const F* xL = acts.layers.back().out;
+    const F* xb = acts.layers[static_cast<size_t>(Lb)].out;
+    k::residual_mix_backward(g, g_xb, &unused, &g_neg_lambda, g, xL, xb, F(1), -*p_.backout_lambda, BT * C);
+    *g_.backout_lambda -= g_neg_lambda;
+  }
+
+  std::fill(g_x0, g_x0 + BT * C, F(0));
+  for (int64_t i = c.n_layer - 1; i >= 0; --i) {
+    const LayerPtrs<F>& lp = p_.layers[static_cast<size_t>(i)];
+    const LayerPtrs<F>& lg = g_.layers[static_cast<size_t>(i)];
+    const LayerActivations<F>& la = acts.layers[static_cast<size_t>(i)];
+    if (i == Lb) k::add_inplace(g, g_xb, BT * C);
+
+    // MLP: out = x_mid + relu2(h2 W_fc^T) W_p^T. g becomes d/d(x_mid).
+    k::relu2_forward(a, la.u, BT * 4 * C);
+    k::linear_backward_weight(lg.mlp_proj, g, a, BT, C, 4 * C);
+    k::linear_backward_input(g_u, g, lp.mlp_proj, BT, C, 4 * C, false);
+    k::relu2_backward(g_u, g_u, la.u, BT * 4 * C);
+    k::linear_backward_weight(lg.c_fc, g_u, la.h2, BT, 4 * C, C);
+    k::linear_backward_input(g_h, g_u, lp.c_fc, BT, 4 * C, C, false);
+    k::rmsnorm_backward(g, g_h, la.h2, la.rstd_h2, BT, C, /*accumulate=*/true);
+
+    // Attention: x_mid = z + y W_o^T. g becomes d/dz.
+    k::linear_backward_weight(lg.c_proj, g, la.y, BT, C, C);
+    F* g_y = g_h;
+    k::linear_backward_input(g_y, g, lp.c_proj, BT, C, C, false);
+    const k::AttentionShape shape{B, T, H, Hk, d, T, T, 0, c.window(i)};
+    k::attention_backward(g_q, g_k, g_v, g_y, la.q, la.k, la.v, la.y, la.lse, shape);
+    k::scaled_rmsnorm_backward(g_q, la.q, la.rstd_q, BT * H, d, static_cast<F>(kQkScale));
+    k::scaled_rmsnorm_backward(g_k, la.k, la.rstd_k, BT * Hk, d, static_cast<F>(kQkScale));
+    k::rotary_backward(g_q, cos_.data(), sin_.data(), B, T, H, d, int64_t{0});
+    k::rotary_backward(g_k, cos_.data(), sin_.data(), B, T, Hk, d, int64_t{0});
+    k::linear_backward_weight(lg.c_q, g_q, la.h, BT, C, C);
+    k::linear_backward_weight(lg.c_k, g_k, la.h, BT, KV, C);
+    k::linear_backward_weight(lg.c_v, g_v, la.h, BT, KV, C);
+    k::linear_backward_input(g_h, g_q, lp.c_q, BT, C, C, false);
+    k::linear_backward_input(g_h, g_k, lp.c_k, BT, KV, C, true);
+    k::linear_backward_input(g_h, g_v, lp.c_v, BT, KV, C, true);
+    if (lp.value_embed != nullptr)
+      k::value_embed_backward(g_h, lg.ve_gate, lg.value_embed, g_v, la.ve_gate, la.h, lp.ve_gate, lp.value_embed, idx,
+                              BT, C, Hk, d);
+    k::rmsnorm_backward(g, g_h, la.h, la.rstd_h, BT, C, /*accumulate=*/true);
+
+    // Lambda mix: z = alpha*x_prev + beta*x0. g becomes d/d(x_prev).
+    const F* x_prev = i == 0 ? acts.x0 : acts.layers[static_cast<size_t>(i - 1)].out;
+    k::residual_mix_backward(g, g_x0, g_.resid_lambdas + i, g_.x0_lambdas + i, g, x_prev, acts.x0,
+                             p_.resid_lambdas[i], p_.x0_lambdas[i], BT * C);
+  }
+  // Block 0's "previous" stream is x0 itself.
+  k::add_inplace(g_x0, g, BT * C);
+
+  // Smear, embedding norm, embedding table.
+  k::smear_backward(g, g_.smear_gate, g_.smear_lambda, g_x0, acts.xn_emb, acts.smear_sig, p_.smear_gate,
+                    *p_.smear_lambda, B, T, C);
+  k::rmsnorm_backward(g_h, g, acts.xn_emb, acts.rstd_emb, BT, C, /*accumulate=*/false);
+  k::embedding_backward(g_.wte, g_h, idx, BT, C);
+}
+
+template class GPT<float>;
+template class GPT<double>;
+
+}  // namespace nanochat::model
