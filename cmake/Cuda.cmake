@@ -21,8 +21,11 @@ if(NANOCHAT_CUDA_ENABLED)
     set(CMAKE_CUDA_ARCHITECTURES 90a)  # Hopper (H100/H200), the GPUs nanochat trains on
   endif()
   enable_language(CUDA)
+  # CMake 3.25 knows no CUDA20 dialect flag for nvcc (and would otherwise demand one, inheriting
+  # CXX_STANDARD_REQUIRED), while nvcc 12+ accepts -std=c++20: pass it ourselves, not as a requirement.
+  string(APPEND CMAKE_CUDA_FLAGS " -std=c++20")
   set(CMAKE_CUDA_STANDARD 20)
-  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  set(CMAKE_CUDA_STANDARD_REQUIRED OFF)
   find_package(CUDAToolkit REQUIRED)
   message(STATUS "nanochat: CUDA backend ON (${CMAKE_CUDA_COMPILER_VERSION}, arch ${CMAKE_CUDA_ARCHITECTURES})")
 else()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The CPU demo pipeline. Today it runs what exists end to end: build, train a tokenizer on the bundled
-# corpus, evaluate its compression. Pretraining, SFT, evaluation and chat join as they land.
+# The CPU demo pipeline, offline: build, turn Debian's English documentation into pretraining shards,
+# train and evaluate a tokenizer. Pretraining, SFT, evaluation and chat join as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,18 +10,14 @@ cmake --build --preset cpu -j "$(nproc)"
 BIN=build/cpu/apps/nanochat/nanochat
 
 export NANOCHAT_BASE_DIR="${NANOCHAT_BASE_DIR:-$HOME/.cache/nanochat}"
-SHARED="${NANOCHAT_SHARED:-../shared}"
-if [[ -d "$NANOCHAT_BASE_DIR/base_data_climbmix" ]]; then
-  CORPUS="$NANOCHAT_BASE_DIR/base_data_climbmix"
-elif [[ -d "$SHARED/data/shards" ]]; then
-  CORPUS="$SHARED/data/shards"
-else
-  echo "runcpu: no corpus found: expected $NANOCHAT_BASE_DIR/base_data_climbmix or $SHARED/data/shards" >&2
-  exit 1
+DATA="$NANOCHAT_BASE_DIR/base_data_climbmix"
+if ! compgen -G "$DATA/*.parquet" >/dev/null; then
+  echo "== data: building shards from the demo corpus (Debian documentation, ~24M characters)"
+  "$BIN" dataset --from-text /usr/share/doc/python3.11/html/_sources,/usr/share/doc/postgresql-doc-15/html,/usr/share/debian-reference,/usr/share/doc/jargon-text/jargon.html,/usr/share/games/fortunes
 fi
 
-echo "== tokenizer: train (vocab 4096) on $CORPUS"
-"$BIN" tok-train --input "$CORPUS" --vocab-size=4096
+echo "== tokenizer: train (vocab 4096) on $DATA"
+"$BIN" tok-train --vocab-size=4096
 echo "== tokenizer: evaluate"
-"$BIN" tok-eval --shards "$CORPUS"
+"$BIN" tok-eval
 echo "== done (pretraining, SFT and chat stages are not in the demo yet)"

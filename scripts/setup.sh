@@ -11,7 +11,9 @@ PACKAGES=(
   libzstd-dev libsnappy-dev liblz4-dev zlib1g-dev
   libopenblas-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev libbrotli-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev curl
+  # the CPU demo's offline corpus: English prose shipped by Debian (see README, "Demo corpus")
+  python3.11-doc postgresql-doc-15 debian-reference-en jargon-text fortunes
 )
 
 missing=()

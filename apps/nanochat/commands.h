@@ -7,7 +7,10 @@ namespace nanochat::app {
 
 using Args = std::vector<std::string>;
 
+int chat_cli(const Args& args);
+int dataset(const Args& args);
 int tok_train(const Args& args);
 int tok_eval(const Args& args);
+int base_train(const Args& args);
 
 }  // namespace nanochat::app

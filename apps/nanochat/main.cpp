@@ -24,9 +24,13 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
+    {"dataset", "nanochat.dataset", "download pretraining shards, or build shards from local text",
+     nanochat::app::dataset},
     {"tok-train", "scripts.tok_train", "train the BPE tokenizer on pretraining shards or local text",
      nanochat::app::tok_train},
     {"tok-eval", "scripts.tok_eval", "compare the tokenizer's compression with GPT-2 and GPT-4", nanochat::app::tok_eval},
+    {"base-train", "scripts.base_train", "pretrain the base model (CPU)", nanochat::app::base_train},
+    {"chat-cli", "scripts.chat_cli", "chat with a trained model in the terminal", nanochat::app::chat_cli},
 };
 
 void print_help() {

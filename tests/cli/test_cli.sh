@@ -51,6 +51,12 @@ printf '{"text": 5}\n' > "$WORK/bad.jsonl"
 expect "bad jsonl names file and line" 1 "bad.jsonl:1: missing string field 'text'" -- "$BIN" tok-train --input "$WORK/bad.jsonl" --vocab-size=300
 expect "max-chars stops early" 0 "read 1 documents" -- "$BIN" tok-train --input "$WORK/corpus/a.txt" --vocab-size=300 --max-chars=10 --output "$WORK/tok2"
 
+# dataset: local text -> shards in the default directory, which tok-train then uses by default.
+expect "dataset bad choice" 2 "invalid choice: 'pile'" -- "$BIN" dataset --dataset pile
+expect "dataset from text" 0 "wrote [0-9]+ shard\(s\)" -- "$BIN" dataset --from-text "$WORK/corpus/a.txt" --shard-chars 2000
+expect "dataset refuses to overwrite shards" 1 "already holds shards" -- "$BIN" dataset --from-text "$WORK/corpus/a.txt"
+expect "tok-train uses the default shards" 0 "saved tokenizer \(300 tokens\)" -- "$BIN" tok-train --vocab-size=300 --output "$WORK/tok3"
+
 if [[ -d "$SHARED/data/shards" ]]; then
   expect "tok-train on parquet shards" 0 "saved tokenizer \(4096 tokens\)" -- "$BIN" tok-train --input "$SHARED/data/shards" --vocab-size=4096 --output "$WORK/tok_shards"
   # the val shard (the last) and SOURCE.md are not training data: 4625 + 9611 documents
@@ -58,6 +64,45 @@ if [[ -d "$SHARED/data/shards" ]]; then
   expect "tok-eval with shard rows" 0 "climbmix-val" -- "$BIN" tok-eval --tokenizer "$WORK/tok_shards" --shards "$SHARED/data/shards"
 else
   echo "skipping shard tests: $SHARED/data/shards is missing (set NANOCHAT_SHARED)"
+fi
+# dataset download from a loopback HTTP server (python3's http.server), with a missing shard.
+if [[ -d "$SHARED/data/shards" ]] && command -v python3 >/dev/null && command -v curl >/dev/null; then
+  mkdir -p "$WORK/www"
+  cp "$SHARED/data/shards/shard_00000.parquet" "$WORK/www/shard_00000.parquet"
+  cp "$SHARED/data/shards/shard_00002.parquet" "$WORK/www/shard_06542.parquet"
+  printf 'not parquet' > "$WORK/www/shard_00001.parquet"
+  PORT=$((20000 + RANDOM % 20000))
+  python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+  export NANOCHAT_DATASET_BASE_URL="http://127.0.0.1:$PORT"
+  expect "dataset download" 0 "Downloaded: 2/2 shards" -- "$BIN" dataset -n 1 --output "$WORK/dl"
+  expect "dataset skips existing" 0 "2 already present" -- "$BIN" dataset -n 1 --output "$WORK/dl"
+  expect "corrupt shard fails verification" 1 "failed verification" -- "$BIN" dataset -n 2 --output "$WORK/dl" --retry-backoff 0.01
+  expect "missing shard is an HTTP 404" 1 "HTTP 404" -- "$BIN" dataset -n 4 --output "$WORK/dl" --retry-backoff 0.01
+  if [[ ! -e "$WORK/dl/shard_00001.parquet" && ! -e "$WORK/dl/shard_00001.parquet.tmp" ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: corrupt download left a file"; fi
+  unset NANOCHAT_DATASET_BASE_URL
+  kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null
+else
+  echo "skipping download test: needs $SHARED/data/shards, python3 and curl"
+fi
+
+# base-train: a depth-2 model for a handful of steps on the shared shards (a few seconds on one core).
+if [[ -d "$SHARED/data/shards" && -d "$WORK/tok_small" ]]; then
+  TRAIN=(base-train --tokenizer-dir "$WORK/tok_small" --data-dir "$SHARED/data/shards" --depth=2 --aspect-ratio=32
+         --head-dim=32 --max-seq-len=64 --device-batch-size=4 --total-batch-size=256 --core-metric-every=-1
+         --eval-tokens=512 --warmup-steps=2 --loader-threads=1 --model-tag=cli)
+  expect "base-train trains, evaluates and samples" 0 "Minimum validation bpb" -- "$BIN" "${TRAIN[@]}" --num-iterations=6 --eval-every=3 --save-every=3 --sample-every=6
+  for f in model_000003.safetensors meta_000003.json optim_000003_rank0.safetensors model_000006.safetensors meta_000006.json optim_000006_rank0.safetensors; do
+    if [[ -s "$NANOCHAT_BASE_DIR/base_checkpoints/cli/$f" ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: base-train did not write $f"; fi
+  done
+  expect "base-train resumes" 0 "step 00005/00006" -- "$BIN" "${TRAIN[@]}" --num-iterations=6 --eval-every=-1 --resume-from-step=3
+  expect "base-train on cuda says it is not built" 1 "CUDA backend is not built/available yet" -- "$BIN" "${TRAIN[@]}" --device-type=cuda --num-iterations=1
+  expect "base-train --fp8 on the cpu" 1 "FP8 training needs the CUDA backend" -- "$BIN" "${TRAIN[@]}" --fp8 --num-iterations=1
+  expect "base-train batch assertion" 2 "total_batch_size \(1000\) must be a multiple of 256" -- "$BIN" "${TRAIN[@]}" --total-batch-size=1000 --num-iterations=1
+  expect "base-train stops on a diverged loss" 1 "training diverged at step [0-9]+" -- "$BIN" "${TRAIN[@]}" --num-iterations=20 --eval-every=-1 --embedding-lr=1e30 --unembedding-lr=1e30 --matrix-lr=1e30 --scalar-lr=1e30 --model-tag=nan
+else
+  echo "skipping base-train tests: $SHARED/data/shards is missing (set NANOCHAT_SHARED)"
 fi
 
 echo "cli: $passed passed, $failed failed"

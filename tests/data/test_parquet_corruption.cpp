@@ -180,6 +180,29 @@ TEST(ParquetCorruption, LimitsAndInconsistenciesAreErrors) {
   }
 }
 
+TEST(ParquetCorruption, TextColumnRejectsInvalidUtf8ButBytesReadIt) {
+  FileSpec s;
+  s.values = plain_values({"ok", "\xff\xfe"});
+  const auto f = ParquetFile::from_bytes(build_file(s), "utf8.parquet");
+  expect_error([&] { f.read_text_column(0, "c"); }, {"utf8.parquet", "row 1 is not valid UTF-8"});
+  const auto raw = f.read_byte_array_column(0, "c");
+  ASSERT_EQ(raw.size(), 2u);
+  EXPECT_EQ(raw[1], std::string("\xff\xfe"));
+}
+
+TEST(ParquetCorruption, GarbageInEveryCodecIsAnError) {
+  // The page body is stored raw while the metadata claims a codec, so each decompressor sees
+  // bytes that are not its format.
+  FileSpec s;
+  s.values = plain_values({"hello", "world"});
+  for (Codec codec : {Codec::Snappy, Codec::Gzip, Codec::Zstd, Codec::Lz4Raw, Codec::Lz4Hadoop}) {
+    FileSpec t = s;
+    t.codec = codec;
+    const auto f = ParquetFile::from_bytes(build_file(t), "garbage.parquet");
+    expect_error([&] { f.read_text_column(0, "c"); }, {"garbage.parquet", "corrupt"});
+  }
+}
+
 TEST(ParquetCorruption, PageChecksumMismatchIsDetected) {
   NC_REQUIRE_SHARED(path, "data/parquet-testing/datapage_v1-snappy-compressed-checksum.parquet");
   std::string bytes = read_file(path);

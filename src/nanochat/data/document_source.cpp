@@ -4,7 +4,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include <zlib.h>
+
 #include "nanochat/core/error.h"
+#include "nanochat/core/file_io.h"
+#include "nanochat/core/log.h"
+#include "nanochat/data/html_text.h"
 #include "nanochat/data/parquet_reader.h"
 
 namespace nanochat {
@@ -15,12 +20,82 @@ namespace {
 
 bool has_ext(const fs::path& p, std::string_view ext) { return p.extension() == ext; }
 
+// The logical extension: "x.rst.gz" -> ".rst", "x.html" -> ".html".
+std::string inner_ext(const fs::path& p) {
+  return has_ext(p, ".gz") ? p.stem().extension().string() : p.extension().string();
+}
+
+// Whole file, gunzipped when it ends in .gz.
+std::string read_text_file(const fs::path& p) {
+  if (!has_ext(p, ".gz")) return read_file(p);
+  gzFile gz = gzopen(p.c_str(), "rb");
+  NC_CHECK(gz != nullptr, "cannot open {}", p.string());
+  std::string out;
+  char buf[1 << 16];
+  int n;
+  while ((n = gzread(gz, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  int err = 0;
+  const char* msg = gzerror(gz, &err);
+  const std::string message = msg ? msg : "";
+  gzclose(gz);
+  NC_CHECK(n == 0 && (err == Z_OK || err == Z_STREAM_END), "{}: corrupt gzip data: {}", p.string(), message);
+  return out;
+}
+
+// Binary files (index files beside texts, images) are not documents: a NUL byte early on gives them away.
+bool looks_binary(const fs::path& p) {
+  if (has_ext(p, ".gz") || has_ext(p, ".parquet")) return false;
+  std::ifstream in(p, std::ios::binary);
+  char buf[4096];
+  in.read(buf, sizeof buf);
+  return std::string_view(buf, static_cast<size_t>(in.gcount())).find('\0') != std::string_view::npos;
+}
+
+// Splits text into paragraphs (blank-line separated) and groups consecutive paragraphs into documents
+// of about kDocumentBytes, joined by blank lines: whole pages are what the original's documents are, and
+// lone headings or table cells make poor documents.
+constexpr size_t kDocumentBytes = 4096;
+
+template <class Push>
+void push_paragraphs(std::string_view text, Push&& push, const bool& stop) {
+  std::string doc, paragraph;
+  auto close_paragraph = [&] {
+    if (paragraph.empty()) return;
+    if (!doc.empty()) doc += '\n';
+    doc += paragraph;
+    paragraph.clear();
+    if (doc.size() >= kDocumentBytes) {
+      push(std::move(doc));
+      doc.clear();
+    }
+  };
+  size_t pos = 0;
+  while (pos < text.size() && !stop) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) {
+      close_paragraph();
+      continue;
+    }
+    paragraph += line;
+    paragraph += '\n';
+  }
+  close_paragraph();
+  if (!stop && !doc.empty()) push(std::move(doc));
+}
+
 std::vector<fs::path> expand_directory(const fs::path& dir, const DocumentSourceOptions& options) {
   std::vector<fs::path> files;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     if (!e.is_regular_file()) continue;
     const std::string name = e.path().filename().string();
     if (name.empty() || name[0] == '.' || name.find(".tmp") != std::string::npos || has_ext(e.path(), ".lock")) continue;
+    if (looks_binary(e.path())) {
+      log_debug("skipping binary file {}", e.path().string());
+      continue;
+    }
     files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
@@ -106,19 +181,10 @@ void for_each_document_batch(const std::vector<fs::path>& files, size_t batch_si
         push(j[options.text_field].get<std::string>());
       }
     } else {
-      std::ifstream in(path, std::ios::binary);
-      NC_CHECK(in.good(), "cannot open {}", path.string());
-      std::string line, paragraph;
-      while (!stop && std::getline(in, line)) {
-        if (line.find_first_not_of(" \t\r") == std::string::npos) {
-          if (!paragraph.empty()) push(std::move(paragraph));
-          paragraph.clear();
-          continue;
-        }
-        paragraph += line;
-        paragraph += '\n';
-      }
-      if (!stop && !paragraph.empty()) push(std::move(paragraph));
+      const std::string ext = inner_ext(path);
+      std::string text = read_text_file(path);
+      if (ext == ".html" || ext == ".htm") text = html_to_text(text);
+      push_paragraphs(text, push, stop);
     }
   }
   if (!stop && !batch.empty()) on_batch(batch);

@@ -1,8 +1,11 @@
 // Streams training documents from local files, in a fixed order, in batches:
 //   *.parquet  -> column `text`, row group by row group (the original's shard format)
 //   *.jsonl    -> one JSON object per line, field `text` (configurable)
-//   other      -> plain UTF-8 text, one document per paragraph (blank-line separated), so a big file
-//                 is not cropped to --doc-cap as a single document would be
+//   other      -> plain UTF-8 text: consecutive paragraphs (blank-line separated) grouped into
+//                 documents of about 4 KB within a file, so a big file is neither cropped to --doc-cap
+//                 as one document nor shredded into headings and table cells; .html/.htm pages are
+//                 reduced to their text first, and a trailing .gz is decompressed (x.rst.gz, x.html.gz)
+// Binary files met while expanding a directory (a NUL byte in their first 4 KB) are skipped.
 // A directory expands to its files in sorted name order (recursively). A directory that holds parquet
 // files is a shard set: only its *.parquet count, and the last shard is the validation split, left out
 // of training streams as in the original.

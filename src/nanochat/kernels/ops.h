@@ -1,6 +1,7 @@
 // The op table: every numerical kernel the GPT forward and backward use, as plain functions on
 // contiguous row-major buffers. This header declares the CPU reference (namespace kernels::cpu):
-// readable loops, OpenMP across rows, OpenBLAS for GEMMs, reductions accumulated in double. Each op
+// readable loops, OpenMP across rows, OpenBLAS for GEMMs, reductions accumulated in double (float
+// where it is vectorized and matches PyTorch's fp32 sums: attention's dot products). Each op
 // is instantiated for float (the reference) and double (gradient checks). A CUDA backend mirrors
 // these signatures (bf16 storage) and is tested against them.
 //
@@ -86,6 +87,13 @@ void softcap_cross_entropy_forward(F* logits, F* loss, F* lse, const int64_t* ta
 template <class F>
 void softcap_cross_entropy_backward(F* z, const F* lse, const int64_t* targets, int64_t rows, int64_t V, F cap,
                                     F scale);
+// The same gradient for a block of vocabulary columns [v0, v0 + n), computed from the raw logits
+// (before the softcap) of every row: l (rows, n) becomes dL/dl in place. With lse from the forward,
+// the backward can walk the vocabulary in blocks, so the lm_head weight gradient is one GEMM per
+// block over all rows instead of a small-K GEMM per row chunk.
+template <class F>
+void softcap_cross_entropy_backward_block(F* l, const F* lse, const int64_t* targets, int64_t rows, int64_t n,
+                                          int64_t v0, F cap, F scale);
 
 // ---- Embedding tables (embedding.cpp) ----
 template <class F>

@@ -11,6 +11,8 @@ Activations<F>::Activations(const GPTConfig& config, int64_t B, int64_t T) : con
   NC_CHECK(B > 0 && T > 0, "activations: batch {} x sequence {} must be positive", B, T);
   // Logits are produced a chunk of rows at a time (about 4M floats), never for the whole batch.
   chunk_rows_ = std::clamp<int64_t>((int64_t{1} << 22) / config.vocab_size, 1, B * T);
+  // The backward walks the vocabulary in blocks of all B*T rows, in the same buffer.
+  vocab_block_ = std::clamp<int64_t>((int64_t{1} << 22) / (B * T), 1, config.vocab_size);
   size_t total = 0;
   plan(nullptr, &total);
   storage_.assign(total, F(0));
@@ -62,7 +64,7 @@ void Activations<F>::plan(F* base, size_t* total) {
   buf_v = take(BT * KV);
   buf_4c0 = take(BT * 4 * C);
   buf_4c1 = take(BT * 4 * C);
-  logits_chunk = take(chunk_rows_ * config_.vocab_size);
+  logits_chunk = take(std::max(chunk_rows_ * config_.vocab_size, BT * vocab_block_));
   *total = cursor;
 }
 

@@ -36,6 +36,8 @@ class Activations {
   int64_t T() const { return T_; }
   int64_t rows() const { return B_ * T_; }
   int64_t logits_chunk_rows() const { return chunk_rows_; }
+  // The backward's vocabulary block: logits_chunk also holds (rows(), logits_vocab_block()).
+  int64_t logits_vocab_block() const { return vocab_block_; }
   size_t floats() const { return storage_.size(); }
 
   std::vector<int64_t> idx, targets;  // copies of the inputs of the last forward
@@ -62,13 +64,13 @@ class Activations {
   F* buf_v = nullptr;       // (BT, KV)
   F* buf_4c0 = nullptr;     // (BT, 4C)
   F* buf_4c1 = nullptr;     // (BT, 4C)
-  F* logits_chunk = nullptr;  // (chunk_rows, V)
+  F* logits_chunk = nullptr;  // (chunk_rows, V) in the forward, (BT, vocab_block) in the backward
 
  private:
   void plan(F* base, size_t* total);
 
   GPTConfig config_;
-  int64_t B_, T_, chunk_rows_;
+  int64_t B_, T_, chunk_rows_, vocab_block_;
   std::vector<F> storage_;
 };
 

@@ -6,11 +6,13 @@
 #include <limits>
 
 #include "nanochat/core/error.h"
+#include "nanochat/kernels/cpu/profile.h"
 #include "nanochat/kernels/ops.h"
 
 namespace nanochat::model {
 
 namespace k = nanochat::kernels::cpu;
+using k::PhaseTimer;
 
 template <class F>
 GPT<F>::GPT(const GPTConfig& config) : config_(config), layout_(config) {
@@ -70,6 +72,7 @@ F GPT<F>::forward(Activations<F>& acts, const int64_t* idx, const int64_t* targe
   const GPTConfig& c = config_;
   const int64_t B = acts.B(), T = acts.T(), BT = B * T, C = c.n_embd, H = c.n_head, Hk = c.n_kv_head;
   const int64_t d = c.head_dim(), KV = c.kv_dim(), V = c.vocab_size;
+  PhaseTimer total("fwd");
   NC_CHECK(T <= 10 * c.sequence_len, "forward: sequence length {} exceeds the rotary table ({} positions)", T,
            10 * c.sequence_len);
   acts.idx.assign(idx, idx + BT);
@@ -88,9 +91,12 @@ F GPT<F>::forward(Activations<F>& acts, const int64_t* idx, const int64_t* targe
   }
 
   // Embedding, norm, smear. x0 is the post-smear embedding.
-  k::embedding_forward(acts.buf_c0, p_.wte, acts.idx.data(), BT, C);
-  k::rmsnorm_forward(acts.xn_emb, acts.rstd_emb, acts.buf_c0, BT, C);
-  k::smear_forward(acts.x0, acts.smear_sig, acts.xn_emb, p_.smear_gate, *p_.smear_lambda, B, T, C);
+  {
+    PhaseTimer t("fwd.embed_smear");
+    k::embedding_forward(acts.buf_c0, p_.wte, acts.idx.data(), BT, C);
+    k::rmsnorm_forward(acts.xn_emb, acts.rstd_emb, acts.buf_c0, BT, C);
+    k::smear_forward(acts.x0, acts.smear_sig, acts.xn_emb, p_.smear_gate, *p_.smear_lambda, B, T, C);
+  }
 
   const F* x = acts.x0;
   F* z = acts.buf_c0;      // block input after the lambda mix
@@ -99,44 +105,80 @@ F GPT<F>::forward(Activations<F>& acts, const int64_t* idx, const int64_t* targe
   for (int64_t i = 0; i < c.n_layer; ++i) {
     const LayerPtrs<F>& lp = p_.layers[static_cast<size_t>(i)];
     LayerActivations<F>& la = acts.layers[static_cast<size_t>(i)];
-    k::residual_mix_forward(z, x, acts.x0, p_.resid_lambdas[i], p_.x0_lambdas[i], BT * C);
+    {
+      PhaseTimer t("fwd.residual_norm");
+      k::residual_mix_forward(z, x, acts.x0, p_.resid_lambdas[i], p_.x0_lambdas[i], BT * C);
+      k::rmsnorm_forward(la.h, la.rstd_h, z, BT, C);
+    }
 
     // Attention sub-block.
-    k::rmsnorm_forward(la.h, la.rstd_h, z, BT, C);
-    k::linear_forward(la.q, la.h, lp.c_q, BT, C, C);
-    k::linear_forward(la.k, la.h, lp.c_k, BT, KV, C);
-    k::linear_forward(la.v, la.h, lp.c_v, BT, KV, C);
-    if (lp.value_embed != nullptr)
+    {
+      PhaseTimer t("fwd.gemm");
+      k::linear_forward(la.q, la.h, lp.c_q, BT, C, C);
+      k::linear_forward(la.k, la.h, lp.c_k, BT, KV, C);
+      k::linear_forward(la.v, la.h, lp.c_v, BT, KV, C);
+    }
+    if (lp.value_embed != nullptr) {
+      PhaseTimer t("fwd.value_embed");
       k::value_embed_forward(la.v, la.ve_gate, la.h, lp.ve_gate, lp.value_embed, acts.idx.data(), BT, C, Hk, d);
-    k::rotary_forward(la.q, cos_.data(), sin_.data(), B, T, H, d, int64_t{0});
-    k::rotary_forward(la.k, cos_.data(), sin_.data(), B, T, Hk, d, int64_t{0});
-    k::scaled_rmsnorm_forward(la.q, la.rstd_q, BT * H, d, static_cast<F>(kQkScale));
-    k::scaled_rmsnorm_forward(la.k, la.rstd_k, BT * Hk, d, static_cast<F>(kQkScale));
+    }
+    {
+      PhaseTimer t("fwd.rope_qknorm");
+      k::rotary_forward(la.q, cos_.data(), sin_.data(), B, T, H, d, int64_t{0});
+      k::rotary_forward(la.k, cos_.data(), sin_.data(), B, T, Hk, d, int64_t{0});
+      k::scaled_rmsnorm_forward(la.q, la.rstd_q, BT * H, d, static_cast<F>(kQkScale));
+      k::scaled_rmsnorm_forward(la.k, la.rstd_k, BT * Hk, d, static_cast<F>(kQkScale));
+    }
     const k::AttentionShape shape{B, T, H, Hk, d, T, T, 0, c.window(i)};
-    k::attention_forward(la.y, la.lse, la.q, la.k, la.v, shape);
-    std::memcpy(x_mid, z, static_cast<size_t>(BT * C) * sizeof(F));
-    k::linear_forward(x_mid, la.y, lp.c_proj, BT, C, C, /*accumulate=*/true);
+    {
+      PhaseTimer t("fwd.attention");
+      k::attention_forward(la.y, la.lse, la.q, la.k, la.v, shape);
+    }
+    {
+      PhaseTimer t("fwd.gemm");
+      std::memcpy(x_mid, z, static_cast<size_t>(BT * C) * sizeof(F));
+      k::linear_forward(x_mid, la.y, lp.c_proj, BT, C, C, /*accumulate=*/true);
+    }
 
     // MLP sub-block.
-    k::rmsnorm_forward(la.h2, la.rstd_h2, x_mid, BT, C);
-    k::linear_forward(la.u, la.h2, lp.c_fc, BT, 4 * C, C);
-    k::relu2_forward(a, la.u, BT * 4 * C);
-    std::memcpy(la.out, x_mid, static_cast<size_t>(BT * C) * sizeof(F));
-    k::linear_forward(la.out, a, lp.mlp_proj, BT, C, 4 * C, /*accumulate=*/true);
+    {
+      PhaseTimer t("fwd.residual_norm");
+      k::rmsnorm_forward(la.h2, la.rstd_h2, x_mid, BT, C);
+    }
+    {
+      PhaseTimer t("fwd.gemm");
+      k::linear_forward(la.u, la.h2, lp.c_fc, BT, 4 * C, C);
+    }
+    {
+      PhaseTimer t("fwd.relu2");
+      k::relu2_forward(a, la.u, BT * 4 * C);
+    }
+    {
+      PhaseTimer t("fwd.gemm");
+      std::memcpy(la.out, x_mid, static_cast<size_t>(BT * C) * sizeof(F));
+      k::linear_forward(la.out, a, lp.mlp_proj, BT, C, 4 * C, /*accumulate=*/true);
+    }
     x = la.out;
   }
 
   // Backout of block L/2's output, then the final norm.
   const F* xb = acts.layers[static_cast<size_t>(c.backout_layer())].out;
-  k::residual_mix_forward(acts.buf_c2, x, xb, F(1), -*p_.backout_lambda, BT * C);
-  k::rmsnorm_forward(acts.xf_n, acts.rstd_f, acts.buf_c2, BT, C);
+  {
+    PhaseTimer t("fwd.residual_norm");
+    k::residual_mix_forward(acts.buf_c2, x, xb, F(1), -*p_.backout_lambda, BT * C);
+    k::rmsnorm_forward(acts.xf_n, acts.rstd_f, acts.buf_c2, BT, C);
+  }
   if (targets == nullptr) return std::numeric_limits<F>::quiet_NaN();
 
-  // Loss, a chunk of rows at a time (the backward recomputes the chunk's logits).
+  // Loss, a chunk of rows at a time (the backward recomputes the logits, a vocabulary block at a time).
   const int64_t chunk = acts.logits_chunk_rows();
   for (int64_t r0 = 0; r0 < BT; r0 += chunk) {
     const int64_t n = std::min(chunk, BT - r0);
-    k::linear_forward(acts.logits_chunk, acts.xf_n + r0 * C, p_.lm_head, n, V, C);
+    {
+      PhaseTimer t("fwd.lm_head_gemm");
+      k::linear_forward(acts.logits_chunk, acts.xf_n + r0 * C, p_.lm_head, n, V, C);
+    }
+    PhaseTimer t("fwd.softcap_ce");
     k::softcap_cross_entropy_forward(acts.logits_chunk, acts.loss + r0, acts.lse + r0, acts.targets.data() + r0, n,
                                      V, static_cast<F>(kLogitSoftcap));
   }
@@ -156,6 +198,7 @@ void GPT<F>::logits(Activations<F>& acts, F* out) const {
 template <class F>
 void GPT<F>::backward(Activations<F>& acts, F loss_scale) {
   const GPTConfig& c = config_;
+  PhaseTimer total("bwd");
   NC_CHECK(acts.has_targets, "backward: the last forward had no targets");
   const int64_t B = acts.B(), T = acts.T(), BT = B * T, C = c.n_embd, H = c.n_head, Hk = c.n_kv_head;
   const int64_t d = c.head_dim(), KV = c.kv_dim(), V = c.vocab_size;
@@ -173,18 +216,26 @@ void GPT<F>::backward(Activations<F>& acts, F loss_scale) {
   F* a = acts.buf_4c0;    // recomputed relu^2 output
   F* g_u = acts.buf_4c1;
 
-  // Cross-entropy, softcap and lm_head, chunk by chunk; g_h collects d/d(final norm output).
-  const int64_t chunk = acts.logits_chunk_rows();
-  for (int64_t r0 = 0; r0 < BT; r0 += chunk) {
-    const int64_t n = std::min(chunk, BT - r0);
-    k::linear_forward(acts.logits_chunk, acts.xf_n + r0 * C, p_.lm_head, n, V, C);
-    k::softcap_cross_entropy_forward<F>(acts.logits_chunk, nullptr, nullptr, nullptr, n, V,
-                                        static_cast<F>(kLogitSoftcap));
-    k::softcap_cross_entropy_backward(acts.logits_chunk, acts.lse + r0, acts.targets.data() + r0, n, V,
-                                      static_cast<F>(kLogitSoftcap), scale);
-    k::linear_backward_weight(g_.lm_head, acts.logits_chunk, acts.xf_n + r0 * C, n, V, C);
-    k::linear_backward_input(g_h + r0 * C, acts.logits_chunk, p_.lm_head, n, V, C, /*accumulate=*/false);
+  // Cross-entropy, softcap and lm_head, a block of vocabulary columns at a time over all rows (the
+  // forward's lse makes each block's softmax known); g_h collects d/d(final norm output).
+  const int64_t vb = acts.logits_vocab_block();
+  for (int64_t v0 = 0; v0 < V; v0 += vb) {
+    const int64_t n = std::min(vb, V - v0);
+    const F* w_block = p_.lm_head + v0 * C;
+    {
+      PhaseTimer t("bwd.lm_head_gemm");
+      k::linear_forward(acts.logits_chunk, acts.xf_n, w_block, BT, n, C);
+    }
+    {
+      PhaseTimer t("bwd.softcap_ce");
+      k::softcap_cross_entropy_backward_block(acts.logits_chunk, acts.lse, acts.targets.data(), BT, n, v0,
+                                              static_cast<F>(kLogitSoftcap), scale);
+    }
+    PhaseTimer t("bwd.lm_head_gemm");
+    k::linear_backward_weight(g_.lm_head + v0 * C, acts.logits_chunk, acts.xf_n, BT, n, C);
+    k::linear_backward_input(g_h, acts.logits_chunk, w_block, BT, n, C, /*accumulate=*/v0 > 0);
   }
+  PhaseTimer t_tail("bwd.residual_norm");
   k::rmsnorm_backward(g, g_h, acts.xf_n, acts.rstd_f, BT, C, /*accumulate=*/false);
 
   // Backout: x_f = x_L - lambda_b * x_b.
@@ -199,40 +250,74 @@ void GPT<F>::backward(Activations<F>& acts, F loss_scale) {
   }
 
   std::fill(g_x0, g_x0 + BT * C, F(0));
+  t_tail.stop();
   for (int64_t i = c.n_layer - 1; i >= 0; --i) {
     const LayerPtrs<F>& lp = p_.layers[static_cast<size_t>(i)];
     const LayerPtrs<F>& lg = g_.layers[static_cast<size_t>(i)];
     const LayerActivations<F>& la = acts.layers[static_cast<size_t>(i)];
-    if (i == Lb) k::add_inplace(g, g_xb, BT * C);
+    if (i == Lb) {
+      PhaseTimer t("bwd.residual_norm");
+      k::add_inplace(g, g_xb, BT * C);
+    }
 
     // MLP: out = x_mid + relu2(h2 W_fc^T) W_p^T. g becomes d/d(x_mid).
-    k::relu2_forward(a, la.u, BT * 4 * C);
-    k::linear_backward_weight(lg.mlp_proj, g, a, BT, C, 4 * C);
-    k::linear_backward_input(g_u, g, lp.mlp_proj, BT, C, 4 * C, false);
-    k::relu2_backward(g_u, g_u, la.u, BT * 4 * C);
-    k::linear_backward_weight(lg.c_fc, g_u, la.h2, BT, 4 * C, C);
-    k::linear_backward_input(g_h, g_u, lp.c_fc, BT, 4 * C, C, false);
-    k::rmsnorm_backward(g, g_h, la.h2, la.rstd_h2, BT, C, /*accumulate=*/true);
+    {
+      PhaseTimer t("bwd.relu2");
+      k::relu2_forward(a, la.u, BT * 4 * C);
+    }
+    {
+      PhaseTimer t("bwd.gemm");
+      k::linear_backward_weight(lg.mlp_proj, g, a, BT, C, 4 * C);
+      k::linear_backward_input(g_u, g, lp.mlp_proj, BT, C, 4 * C, false);
+    }
+    {
+      PhaseTimer t("bwd.relu2");
+      k::relu2_backward(g_u, g_u, la.u, BT * 4 * C);
+    }
+    {
+      PhaseTimer t("bwd.gemm");
+      k::linear_backward_weight(lg.c_fc, g_u, la.h2, BT, 4 * C, C);
+      k::linear_backward_input(g_h, g_u, lp.c_fc, BT, 4 * C, C, false);
+    }
+    {
+      PhaseTimer t("bwd.residual_norm");
+      k::rmsnorm_backward(g, g_h, la.h2, la.rstd_h2, BT, C, /*accumulate=*/true);
+    }
 
     // Attention: x_mid = z + y W_o^T. g becomes d/dz.
-    k::linear_backward_weight(lg.c_proj, g, la.y, BT, C, C);
     F* g_y = g_h;
-    k::linear_backward_input(g_y, g, lp.c_proj, BT, C, C, false);
+    {
+      PhaseTimer t("bwd.gemm");
+      k::linear_backward_weight(lg.c_proj, g, la.y, BT, C, C);
+      k::linear_backward_input(g_y, g, lp.c_proj, BT, C, C, false);
+    }
     const k::AttentionShape shape{B, T, H, Hk, d, T, T, 0, c.window(i)};
-    k::attention_backward(g_q, g_k, g_v, g_y, la.q, la.k, la.v, la.y, la.lse, shape);
-    k::scaled_rmsnorm_backward(g_q, la.q, la.rstd_q, BT * H, d, static_cast<F>(kQkScale));
-    k::scaled_rmsnorm_backward(g_k, la.k, la.rstd_k, BT * Hk, d, static_cast<F>(kQkScale));
-    k::rotary_backward(g_q, cos_.data(), sin_.data(), B, T, H, d, int64_t{0});
-    k::rotary_backward(g_k, cos_.data(), sin_.data(), B, T, Hk, d, int64_t{0});
-    k::linear_backward_weight(lg.c_q, g_q, la.h, BT, C, C);
-    k::linear_backward_weight(lg.c_k, g_k, la.h, BT, KV, C);
-    k::linear_backward_weight(lg.c_v, g_v, la.h, BT, KV, C);
-    k::linear_backward_input(g_h, g_q, lp.c_q, BT, C, C, false);
-    k::linear_backward_input(g_h, g_k, lp.c_k, BT, KV, C, true);
-    k::linear_backward_input(g_h, g_v, lp.c_v, BT, KV, C, true);
-    if (lp.value_embed != nullptr)
+    {
+      PhaseTimer t("bwd.attention");
+      k::attention_backward(g_q, g_k, g_v, g_y, la.q, la.k, la.v, la.y, la.lse, shape);
+    }
+    {
+      PhaseTimer t("bwd.rope_qknorm");
+      k::scaled_rmsnorm_backward(g_q, la.q, la.rstd_q, BT * H, d, static_cast<F>(kQkScale));
+      k::scaled_rmsnorm_backward(g_k, la.k, la.rstd_k, BT * Hk, d, static_cast<F>(kQkScale));
+      k::rotary_backward(g_q, cos_.data(), sin_.data(), B, T, H, d, int64_t{0});
+      k::rotary_backward(g_k, cos_.data(), sin_.data(), B, T, Hk, d, int64_t{0});
+    }
+    {
+      PhaseTimer t("bwd.gemm");
+      k::linear_backward_weight(lg.c_q, g_q, la.h, BT, C, C);
+      k::linear_backward_weight(lg.c_k, g_k, la.h, BT, KV, C);
+      k::linear_backward_weight(lg.c_v, g_v, la.h, BT, KV, C);
+      k::linear_backward_input(g_h, g_q, lp.c_q, BT, C, C, false);
+      k::linear_backward_input(g_h, g_k, lp.c_k, BT, KV, C, true);
+      k::linear_backward_input(g_h, g_v, lp.c_v, BT, KV, C, true);
+    }
+    if (lp.value_embed != nullptr) {
+      PhaseTimer t("bwd.value_embed");
       k::value_embed_backward(g_h, lg.ve_gate, lg.value_embed, g_v, la.ve_gate, la.h, lp.ve_gate, lp.value_embed, idx,
                               BT, C, Hk, d);
+    }
+    PhaseTimer t("bwd.residual_norm");
     k::rmsnorm_backward(g, g_h, la.h, la.rstd_h, BT, C, /*accumulate=*/true);
 
     // Lambda mix: z = alpha*x_prev + beta*x0. g becomes d/d(x_prev).
@@ -241,6 +326,7 @@ void GPT<F>::backward(Activations<F>& acts, F loss_scale) {
                              p_.resid_lambdas[i], p_.x0_lambdas[i], BT * C);
   }
   // Block 0's "previous" stream is x0 itself.
+  PhaseTimer t_embed("bwd.embed_smear");
   k::add_inplace(g_x0, g, BT * C);
 
   // Smear, embedding norm, embedding table.

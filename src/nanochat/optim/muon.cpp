@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <omp.h>
 
 #include "nanochat/core/error.h"
+#include "nanochat/kernels/cpu/profile.h"
 #include "nanochat/optim/adamw.h"
 
 namespace nanochat::optim {
@@ -75,6 +77,7 @@ void muon_step(float* params, const float* grads, float* momentum_buffer, float*
   float* u = ws.update.data();
 
   // 1. Nesterov momentum, in place of the original's lerps on the stacked grads.
+  kernels::cpu::PhaseTimer t_momentum("optim.muon.momentum");
   const float mu = static_cast<float>(h.momentum);
   const float one_minus_mu = 1.0f - mu;
 #pragma omp parallel for schedule(static) if (total > (1 << 16))
@@ -83,22 +86,23 @@ void muon_step(float* params, const float* grads, float* momentum_buffer, float*
     momentum_buffer[i] = mb;
     u[i] = lerp_f32(grads[i], mb, mu);
   }
+  t_momentum.stop();
 
   const float beta2 = static_cast<float>(h.beta2);
   const float lr = static_cast<float>(h.lr * muon_lr_factor(m, n));
   const float wd = static_cast<float>(h.weight_decay);
   const float lr_wd = lr * wd;
   const int64_t vsize = muon_second_moment_size(m, n);
-  for (int64_t k = 0; k < K; ++k) {
+  auto update_matrix = [&](int64_t k, MuonWorkspace& w) {
     float* o = u + k * mn;
     // 2-5. Orthogonalize (the original's bf16 cast applies only when CD = bf16).
     if (precision == OrthoPrecision::Double) {
-      muon_orthogonalize(o, o, m, n, h.ns_steps, ws.pe64);
+      muon_orthogonalize(o, o, m, n, h.ns_steps, w.pe64);
     } else {
-      muon_orthogonalize(o, o, m, n, h.ns_steps, ws.pe32);
+      muon_orthogonalize(o, o, m, n, h.ns_steps, w.pe32);
     }
     // 6-7. Muon+ and NorMuon.
-    renormalize_and_reduce_variance(o, second_moment + k * vsize, m, n, beta2, ws.stat);
+    renormalize_and_reduce_variance(o, second_moment + k * vsize, m, n, beta2, w.stat);
     // 8. Cautious weight decay: decay only where the update and the parameter agree in sign (or
     // either is zero, so an all-zero update decays the whole matrix).
     float* p = params + k * mn;
@@ -108,6 +112,19 @@ void muon_step(float* params, const float* grads, float* momentum_buffer, float*
       const float decay = agree ? lr_wd * p[i] : 0.0f;
       p[i] = p[i] - (lr * g + decay);
     }
+  };
+  // The matrices of a stack are independent: with enough of them, one per thread (each with
+  // single-threaded GEMMs and its own scratch); otherwise one at a time with parallel GEMMs. The
+  // arithmetic per matrix is the same either way.
+  kernels::cpu::PhaseTimer t_matrices("optim.muon.matrices");
+  if (K > 1 && 2 * K >= omp_get_max_threads() && !omp_in_parallel()) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t k = 0; k < K; ++k) {
+      thread_local MuonWorkspace local;
+      update_matrix(k, local);
+    }
+  } else {
+    for (int64_t k = 0; k < K; ++k) update_matrix(k, ws);
   }
 }
 

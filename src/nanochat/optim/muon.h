@@ -5,6 +5,7 @@
 // original computes it with CD = fp32 (no bf16 cast of the update).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "nanochat/optim/polar_express.h"
 

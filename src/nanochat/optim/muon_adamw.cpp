@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "nanochat/core/error.h"
+#include "nanochat/kernels/cpu/profile.h"
 #include "nanochat/optim/adamw.h"
 
 namespace nanochat::optim {
@@ -135,9 +136,11 @@ void MuonAdamW::step(std::span<float> params, std::span<const float> grads) {
            "optimizer step: params ({}) and grads ({}) must both have the layout's {} floats", params.size(),
            grads.size(), layout_.total_floats());
   check_groups(groups_);
+  kernels::cpu::PhaseTimer total("optim");
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     const ParamGroup& g = layout_.groups()[gi];
     const GroupHyper& h = groups_[gi];
+    kernels::cpu::PhaseTimer t(g.kind == OptimKind::AdamW ? "optim.adamw" : "optim.muon");
     if (g.kind == OptimKind::AdamW) {
       const AdamWHyper ah{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay};
       const bool bf16 = options_.bf16_embeddings && (g.label == "embedding" || g.label == "value_embeds");

@@ -1,28 +1,26 @@
 #include "nanochat/optim/polar_express.h"
 
-#include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "nanochat/core/error.h"
+#include "nanochat/kernels/cpu/gemm.h"
 
 namespace nanochat::optim {
 
 namespace {
 
-// C (M, N) = op(A) · op(B), row-major.
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<blasint>(M),
-              static_cast<blasint>(N), static_cast<blasint>(K), 1.0f, A, static_cast<blasint>(ta ? M : K), B,
-              static_cast<blasint>(tb ? K : N), 0.0f, C, static_cast<blasint>(N));
+// C (M, N) = op(A) · op(B), row-major: OpenBLAS tiles on the OpenMP threads, or one thread when
+// called from a parallel region (Muon orthogonalizes a group's matrices in parallel).
+template <class F>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const F* A, const F* B, F* C) {
+  kernels::cpu::gemm<F>(ta, tb, M, N, K, F(1), A, ta ? M : K, B, tb ? K : N, F(0), C, N);
 }
 
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<blasint>(M),
-              static_cast<blasint>(N), static_cast<blasint>(K), 1.0, A, static_cast<blasint>(ta ? M : K), B,
-              static_cast<blasint>(tb ? K : N), 0.0, C, static_cast<blasint>(N));
-}
+// Elementwise loops fork only when large and not already inside a parallel region.
+inline bool fork_elementwise(size_t n) { return n >= (size_t{1} << 16) && !omp_in_parallel(); }
 
 // Frobenius norm of n values, accumulated in double (PyTorch accumulates fp32 norms in blocks; the
 // difference is far below what the iteration amplifies), rounded to F like the original's result.
@@ -56,12 +54,14 @@ void polar_express(F* x, int64_t m, int64_t n, int steps, PolarExpressWorkspace<
       gemm(false, true, m, m, n, x, x, ws.gram.data());  // A = X·Xᵀ
     }
     gemm(false, false, s, s, s, ws.gram.data(), ws.gram.data(), ws.gram2.data());  // A·A
+#pragma omp parallel for schedule(static) if (fork_elementwise(ss))
     for (size_t i = 0; i < ss; ++i) ws.poly[i] = b * ws.gram[i] + c * ws.gram2[i];
     if (tall) {
       gemm(false, false, m, n, n, x, ws.poly.data(), ws.prod.data());  // X·B
     } else {
       gemm(false, false, m, n, m, ws.poly.data(), x, ws.prod.data());  // B·X
     }
+#pragma omp parallel for schedule(static) if (fork_elementwise(mn))
     for (size_t i = 0; i < mn; ++i) x[i] = a * x[i] + ws.prod[i];
   }
 }

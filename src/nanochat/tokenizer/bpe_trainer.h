@@ -12,11 +12,12 @@
 // - a merge of (a,b) -> n only touches the words on the list of (a,b), and every count change
 //   involves a, b or n, so the changes are accumulated in dense arrays indexed by the other id and
 //   applied once per merge (one hash lookup per distinct neighbour, not per occurrence);
-// - a lazy max-heap ordered by (count desc, left asc, right asc): since counts of existing pairs
-//   only fall, a popped entry whose count is stale is re-pushed with the live count, and the first
-//   entry that is up to date is the exact argmax;
-// - merges that touch many words are split across threads (words are disjoint, the per-thread
-//   deltas are summed), and the initial pair count is parallel. Results do not depend on threads.
+// - a lazy 4-ary max-heap ordered by (count desc, left asc, right asc): since counts of existing
+//   pairs only fall (merges only create pairs that contain the new id), a popped entry whose count
+//   is stale is re-queued with the live count, and the first up-to-date top is the exact argmax;
+// - merges that touch very many words are split across threads (words are disjoint, the
+//   per-thread deltas are summed), and the initial pair count is parallel. Results do not depend
+//   on the number of threads.
 #pragma once
 #include <cstddef>
 #include <cstdint>

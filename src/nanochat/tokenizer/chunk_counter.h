@@ -55,6 +55,7 @@ class ChunkCounter {
   using Shard = ChunkTable;
   static constexpr size_t kNumShards = 64;
   static size_t shard_of(uint64_t hash) { return static_cast<size_t>(hash >> 58); }
+  static_assert(kNumShards == size_t{1} << (64 - 58), "shard_of must cover exactly kNumShards shards");
   const std::vector<Shard>& shards() const { return shards_; }
 
  private:
