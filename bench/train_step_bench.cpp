@@ -2,6 +2,8 @@
 // issue compares with PyTorch's CPU step of the original model at the same config. Prints JSON.
 //   train_step_bench [--depth 4] [--seq 512] [--batch 8] [--vocab 32768] [--steps 10] [--window-pattern SSSL]
 // With NANOCHAT_PROFILE=1 it also prints the mean time per step of each phase (fwd.*, bwd.*, optim.*) to stderr.
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -9,6 +11,7 @@
 
 #include "nanochat/core/cli.h"
 #include "nanochat/core/error.h"
+#include "nanochat/kernels/cpu/gemm.h"
 #include "nanochat/kernels/cpu/profile.h"
 #include "nanochat/model/gpt.h"
 #include "nanochat/optim/muon_adamw.h"
@@ -56,9 +59,9 @@ int main(int argc, char** argv) {
     }
     std::sort(secs.begin(), secs.end());
     const double med = secs[secs.size() / 2];
-    std::printf("{\"impl\": \"nanochat.cpp\", \"depth\": %lld, \"n_embd\": %lld, \"B\": %lld, \"T\": %lld, \"params\": %zu, "
+    std::printf("{\"impl\": \"nanochat.cpp\", \"blas_core\": \"%s\", \"threads\": %d, \"depth\": %lld, \"n_embd\": %lld, \"B\": %lld, \"T\": %lld, \"params\": %zu, "
                 "\"step_ms_median\": %.2f, \"tokens_per_s\": %.1f, \"last_loss\": %.4f}\n",
-                static_cast<long long>(depth), static_cast<long long>(cfg.n_embd), static_cast<long long>(B),
+                kernels::cpu::blas_core_name(), omp_get_max_threads(), static_cast<long long>(depth), static_cast<long long>(cfg.n_embd), static_cast<long long>(B),
                 static_cast<long long>(T), gpt.layout().num_parameters(), med * 1e3,
                 static_cast<double>(B * T) / med, static_cast<double>(loss));
     if (kernels::cpu::profile::enabled()) kernels::cpu::profile::report(stderr, static_cast<int>(steps));

@@ -12,6 +12,8 @@ PACKAGES=(
   libopenblas-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev libbrotli-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl
+  # browser test of the web UI (tests/serve/e2e; also needs node + "npm ci" there, else it skips)
+  chromium
   # the CPU demo's offline corpus: English prose shipped by Debian (see README, "Demo corpus")
   python3.11-doc postgresql-doc-15 debian-reference-en jargon-text fortunes
 )

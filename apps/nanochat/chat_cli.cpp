@@ -29,7 +29,7 @@ std::string lower(std::string s) {
 }  // namespace
 
 int chat_cli(const Args& args) {
-  std::string source = "sft", prompt, device = "";
+  std::string source = "sft", prompt, device = "", tokenizer_path;
   std::optional<std::string> tag;
   std::optional<int64_t> step;
   double temperature = 0.6;
@@ -42,13 +42,15 @@ int chat_cli(const Args& args) {
       .add("-t,--temperature", &temperature, "sampling temperature (0 = greedy)")
       .add("-k,--top-k", &top_k, "sample among the k most likely tokens (0 = all)")
       .add("-m,--max-tokens", &max_tokens, "tokens per reply")
-      .add("--device-type", &device, "cpu (the CUDA backend is not built yet)", {"", "cpu", "cuda"});
+      .add("--device-type", &device, "cpu (the CUDA backend is not built yet)", {"", "cpu", "cuda"})
+      .add("--tokenizer-dir", &tokenizer_path, "tokenizer directory (default: $NANOCHAT_BASE_DIR/tokenizer)");
   if (!p.parse(args)) return 0;
   if (temperature < 0) usage_fail("argument -t/--temperature: must be >= 0, got {}", temperature);
   if (max_tokens < 1) usage_fail("argument -m/--max-tokens: must be at least 1, got {}", max_tokens);
   if (device == "cuda") fail("--device-type cuda: this build has no CUDA inference yet; use cpu");
 
-  engine::LoadedModel loaded = engine::load_model(source, tag, step);
+  engine::LoadedModel loaded = engine::load_model(
+      source, tag, step, tokenizer_path.empty() ? std::nullopt : std::optional<std::filesystem::path>(tokenizer_path));
   const Tokenizer& tok = *loaded.tokenizer;
   const engine::Engine eng(*loaded.model, tok);
   const TokenId user_start = tok.encode_special("<|user_start|>"), user_end = tok.encode_special("<|user_end|>");

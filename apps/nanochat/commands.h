@@ -8,6 +8,7 @@ namespace nanochat::app {
 using Args = std::vector<std::string>;
 
 int chat_cli(const Args& args);
+int chat_web(const Args& args);
 int dataset(const Args& args);
 int tok_train(const Args& args);
 int tok_eval(const Args& args);

@@ -100,6 +100,17 @@ if [[ -d "$SHARED/data/shards" && -d "$WORK/tok_small" ]]; then
   expect "base-train on cuda says it is not built" 1 "CUDA backend is not built/available yet" -- "$BIN" "${TRAIN[@]}" --device-type=cuda --num-iterations=1
   expect "base-train --fp8 on the cpu" 1 "FP8 training needs the CUDA backend" -- "$BIN" "${TRAIN[@]}" --fp8 --num-iterations=1
   expect "base-train batch assertion" 2 "total_batch_size \(1000\) must be a multiple of 256" -- "$BIN" "${TRAIN[@]}" --total-batch-size=1000 --num-iterations=1
+  # chat-cli on the checkpoint just written: one-shot prompt, and an interactive session on stdin.
+  CHAT=(chat-cli -i base -g cli --tokenizer-dir "$WORK/tok_small" -t 0 -m 8)
+  expect "chat-cli one-shot" 0 "Assistant: " -- "$BIN" "${CHAT[@]}" -p "Hello"
+  out="$(printf 'hi\nclear\n\nquit\n' | "$BIN" "${CHAT[@]}" 2>&1)"; rc=$?
+  if [[ $rc -eq 0 ]] && grep -q "Conversation cleared." <<<"$out" && grep -q "Goodbye!" <<<"$out" && ! grep -q "<|" <<<"$out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAIL: chat-cli interactive session (exit $rc)"; echo "$out" | tail -5 | sed 's/^/    /'
+  fi
+  expect "chat-cli missing checkpoints" 1 "no checkpoints in" -- "$BIN" chat-cli -i sft -p hi
+  expect "chat-cli bad source" 2 "invalid choice: 'mid'" -- "$BIN" chat-cli -i mid -p hi
   expect "base-train stops on a diverged loss" 1 "training diverged at step [0-9]+" -- "$BIN" "${TRAIN[@]}" --num-iterations=20 --eval-every=-1 --embedding-lr=1e30 --unembedding-lr=1e30 --matrix-lr=1e30 --scalar-lr=1e30 --model-tag=nan
 else
   echo "skipping base-train tests: $SHARED/data/shards is missing (set NANOCHAT_SHARED)"

@@ -1,14 +1,47 @@
 #include "nanochat/optim/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "nanochat/core/safetensors.h"
+#include "nanochat/kernels/cpu/vec_math.h"
 
 namespace nanochat::optim {
 
 namespace {
 
 float round_bf16(float x) { return bf16_bits_to_f32(f32_to_bf16_bits(x)); }
+
+}  // namespace
+
+namespace {
+
+struct AdamWScalars {
+  float decay, w1, w2, bias2, eps, neg_step_size;
+};
+
+// The update of values [0, n): one fused pass, compiled for several vector widths (with FMA
+// hardware std::fma is an instruction, without it a libm call).
+NC_SIMD_CLONES void adamw_span(float* p, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
+                               AdamWScalars k, bool bf16_storage) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = grad[i];
+    float param = p[i] * k.decay;
+    const float m = lerp_f32(exp_avg[i], g, k.w1);
+    const float v = lerp_f32(exp_avg_sq[i], g * g, k.w2);
+    const float denom = std::sqrt(v / k.bias2) + k.eps;
+    param = std::fma(m / denom, k.neg_step_size, param);  // add_(m/denom, alpha=-step_size)
+    if (bf16_storage) {
+      p[i] = round_bf16(param);
+      exp_avg[i] = round_bf16(m);
+      exp_avg_sq[i] = round_bf16(v);
+    } else {
+      p[i] = param;
+      exp_avg[i] = m;
+      exp_avg_sq[i] = v;
+    }
+  }
+}
 
 }  // namespace
 
@@ -27,25 +60,15 @@ void adamw_step(float* p, const float* grad, float* exp_avg, float* exp_avg_sq, 
   const float bias1 = 1.0f - std::pow(beta1, step_f);
   const float bias2 = 1.0f - std::pow(beta2, step_f);
   const float neg_step_size = -(lr / bias1);
+  const AdamWScalars k{decay, w1, w2, bias2, eps, neg_step_size};
 
+  constexpr int64_t kSpan = 16384;
   const auto count = static_cast<int64_t>(n);
-#pragma omp parallel for schedule(static) if (count > (1 << 16))
-  for (int64_t i = 0; i < count; ++i) {
-    const float g = grad[i];
-    float param = p[i] * decay;
-    const float m = lerp_f32(exp_avg[i], g, w1);
-    const float v = lerp_f32(exp_avg_sq[i], g * g, w2);
-    const float denom = std::sqrt(v / bias2) + eps;
-    param = std::fma(m / denom, neg_step_size, param);  // add_(m/denom, alpha=-step_size)
-    if (bf16_storage) {
-      p[i] = round_bf16(param);
-      exp_avg[i] = round_bf16(m);
-      exp_avg_sq[i] = round_bf16(v);
-    } else {
-      p[i] = param;
-      exp_avg[i] = m;
-      exp_avg_sq[i] = v;
-    }
+  const int64_t spans = (count + kSpan - 1) / kSpan;
+#pragma omp parallel for schedule(static) if (spans > 4)
+  for (int64_t sp = 0; sp < spans; ++sp) {
+    const int64_t i0 = sp * kSpan, len = std::min(kSpan, count - i0);
+    adamw_span(p + i0, grad + i0, exp_avg + i0, exp_avg_sq + i0, len, k, bf16_storage);
   }
 }
 

@@ -4,6 +4,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
 #include <mutex>
 
 namespace nanochat::kernels::cpu {
@@ -49,16 +52,64 @@ void choose_grid(int64_t M, int64_t N, int threads, int64_t* tile_m, int64_t* ti
 
 }  // namespace
 
-void use_single_threaded_blas() {
+namespace {
+
+// OpenBLAS's DYNAMIC_ARCH entry points (weak: absent from a build without runtime dispatch).
+extern "C" {
+__attribute__((weak)) void gotoblas_dynamic_init(void);
+__attribute__((weak)) void gotoblas_dynamic_quit(void);
+}
+
+bool core_is_one_of(const char* core, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (std::strcmp(core, n) == 0) return true;
+  return false;
+}
+
+// The OpenBLAS core this CPU deserves, or null when OpenBLAS's own choice is at least as good.
+const char* better_blas_core() {
+  const char* current = openblas_get_corename();
+  if (current == nullptr || gotoblas_dynamic_init == nullptr || gotoblas_dynamic_quit == nullptr) return nullptr;
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx512 && !core_is_one_of(current, {"SkylakeX", "Cooperlake", "SapphireRapids"})) return "SkylakeX";
+  if (avx2 && !avx512 && !core_is_one_of(current, {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"}))
+    return "Haswell";
+#endif
+  return nullptr;
+}
+
+}  // namespace
+
+void configure_blas() {
   static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
+  std::call_once(once, [] {
+    openblas_set_num_threads(1);
+    if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
+    if (const char* core = better_blas_core()) {
+      // Exactly what OpenBLAS does at load time, with OPENBLAS_CORETYPE set. Safe here: no BLAS
+      // call has run yet (every GEMM of this library goes through configure_blas first).
+      setenv("OPENBLAS_CORETYPE", core, 0);
+      gotoblas_dynamic_quit();
+      gotoblas_dynamic_init();
+      unsetenv("OPENBLAS_CORETYPE");
+    }
+  });
+}
+
+const char* blas_core_name() {
+  configure_blas();
+  return openblas_get_corename();
 }
 
 template <class F>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, F alpha, const F* A, int64_t lda, const F* B,
           int64_t ldb, F beta, F* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  use_single_threaded_blas();
+  configure_blas();
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (threads <= 1 || M * N * std::max<int64_t>(K, 1) < kParallelMinWork) {
     blas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -16,8 +16,17 @@ template <class F>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, F alpha, const F* A, int64_t lda, const F* B,
           int64_t ldb, F beta, F* C, int64_t ldc);
 
-// Sets OpenBLAS to one thread (once per process); gemm() calls it itself. Exposed for code that
-// calls cblas directly from OpenMP threads.
-void use_single_threaded_blas();
+// Prepares OpenBLAS once per process (gemm() calls it itself; exposed for code that calls cblas
+// directly from OpenMP threads):
+//  - one OpenBLAS thread (see above);
+//  - the right kernels for the CPU. Debian's OpenBLAS 0.3.21 picks its kernels from the CPU model
+//    number and falls back to "Prescott" (SSE3, ~20 GFLOP/s per core) on models it does not know,
+//    e.g. the Xeons of our GPU machines (family 6, model 207), which then run sgemm 7x slower than
+//    with its AVX-512 kernels. When the CPU has AVX-512 (or AVX2+FMA) but OpenBLAS chose an older
+//    core, it is re-initialized as SkylakeX (or Haswell), as OPENBLAS_CORETYPE would do. A
+//    user-set OPENBLAS_CORETYPE is left alone.
+void configure_blas();
+// OpenBLAS's core name after configure_blas() (e.g. "SkylakeX"), for benchmark logs.
+const char* blas_core_name();
 
 }  // namespace nanochat::kernels::cpu

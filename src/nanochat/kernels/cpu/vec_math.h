@@ -50,7 +50,8 @@ NC_ALWAYS_INLINE float exp_f(float x) {
 }
 
 // tanh: odd Taylor series to x^13 for |x| < 0.4 (truncation below 5e-9 relative), else
-// 1 - 2/(e^{2|x|} + 1) with the sign restored (|x| >= 9 gives +-1 in float).
+// 1 - 2/(e^{2|x|} + 1) with the sign restored (|x| >= 10 gives exactly +-1 in float; at 9 it would
+// still be 1 ulp short). NaN stays NaN: the softcap must not turn a diverged logit into a finite one.
 NC_ALWAYS_INLINE float tanh_f(float x) {
   const float ax = std::fabs(x);
   const float z = x * x;
@@ -61,10 +62,10 @@ NC_ALWAYS_INLINE float tanh_f(float x) {
   s = s * z + 2.0f / 15.0f;
   s = s * z - 1.0f / 3.0f;
   const float small = x + x * (z * s);
-  const float e = exp_f(2.0f * (ax < 9.0f ? ax : 9.0f));
+  const float e = exp_f(2.0f * (ax < 10.0f ? ax : 10.0f));
   const float big = 1.0f - 2.0f / (e + 1.0f);
   const float large = x < 0.0f ? -big : big;
-  return ax < 0.4f ? small : large;
+  return ax < 0.4f ? small : (ax == ax ? large : x);
 }
 
 NC_ALWAYS_INLINE double exp_f(double x) { return std::exp(x); }
