@@ -109,6 +109,13 @@ if [[ -d "$SHARED/data/shards" && -d "$WORK/tok_small" ]]; then
   else
     failed=$((failed + 1)); echo "FAIL: chat-cli interactive session (exit $rc)"; echo "$out" | tail -5 | sed 's/^/    /'
   fi
+  out="$("$BIN" infer-bench -i base -g cli --tokenizer-dir "$WORK/tok_small" --prompt-tokens 16 --decode-tokens 4 --batch-sizes 1,2 2>&1)"; rc=$?
+  if [[ $rc -eq 0 ]] && tail -1 <<<"$out" | python3 -c 'import json,sys; j=json.loads(sys.stdin.read()); assert [r["batch_size"] for r in j["sweep"]]==[1,2] and j["prompt_tokens"]==16 and j["peak_bandwidth_bytes_per_sec"] is None' 2>/dev/null; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAIL: infer-bench JSON line (exit $rc)"; echo "$out" | tail -3 | sed 's/^/    /'
+  fi
+  expect "infer-bench bad batch sizes" 2 "batch sizes must be positive" -- "$BIN" infer-bench -i base -g cli --batch-sizes 1,0
   expect "chat-cli missing checkpoints" 1 "no checkpoints in" -- "$BIN" chat-cli -i sft -p hi
   expect "chat-cli bad source" 2 "invalid choice: 'mid'" -- "$BIN" chat-cli -i mid -p hi
   expect "base-train stops on a diverged loss" 1 "training diverged at step [0-9]+" -- "$BIN" "${TRAIN[@]}" --num-iterations=20 --eval-every=-1 --embedding-lr=1e30 --unembedding-lr=1e30 --matrix-lr=1e30 --scalar-lr=1e30 --model-tag=nan

@@ -7,7 +7,7 @@
 
 #include "nanochat/core/error.h"
 #include "nanochat/optim/muon_adamw.h"
-#include "nanochat/train/model_stats.h"
+#include "nanochat/model/model_stats.h"
 #include "nanochat/train/peak_flops.h"
 #include "nanochat/train/train_log.h"
 #include "nanochat/train/training_plan.h"

@@ -67,6 +67,43 @@ void GPT<F>::load(const SafetensorsReader& file, const std::string& prefix) {
   }
 }
 
+// Loss and its gradient through lm_head in one pass over row chunks (Activations::fuse_lm_head_backward):
+// logits -> softcap + cross-entropy -> dL/dlogits (loss_scale 1, in place) -> gradients of lm_head
+// (accumulated over chunks, K = chunk rows) and of the final norm output. Chunks of 1024 rows keep
+// the lm_head gradient's re-reads few (BT/1024 passes over V*C) at 128 MB of logits.
+template <class F>
+static void fused_loss_chunks(Activations<F>& acts, const F* lm_head, int64_t C, int64_t V) {
+  const int64_t BT = acts.rows(), chunk = std::min<int64_t>(BT, 1024);
+  const F scale = static_cast<F>(1.0 / static_cast<double>(acts.num_valid_targets));
+  acts.fused_logits.resize(static_cast<size_t>(chunk * V));
+  acts.fused_g_lm_head.resize(static_cast<size_t>(V * C));
+  acts.fused_g_xf.resize(static_cast<size_t>(BT * C));
+  std::fill(acts.fused_g_lm_head.begin(), acts.fused_g_lm_head.end(), F(0));
+  F* z = acts.fused_logits.data();
+  for (int64_t r0 = 0; r0 < BT; r0 += chunk) {
+    const int64_t n = std::min(chunk, BT - r0);
+    const F* xf = acts.xf_n + r0 * C;
+    const int64_t* targets = acts.targets.data() + r0;
+    {
+      PhaseTimer t("fwd.lm_head_gemm");
+      k::linear_forward(z, xf, lm_head, n, V, C);
+    }
+    {
+      PhaseTimer t("fwd.softcap_ce");
+      k::softcap_cross_entropy_forward(z, acts.loss + r0, acts.lse + r0, targets, n, V, static_cast<F>(kLogitSoftcap));
+    }
+    if (acts.num_valid_targets == 0) continue;  // no gradient (backward returns early)
+    {
+      PhaseTimer t("bwd.softcap_ce");
+      k::softcap_cross_entropy_backward(z, acts.lse + r0, targets, n, V, static_cast<F>(kLogitSoftcap), scale);
+    }
+    PhaseTimer t("bwd.lm_head_gemm");
+    k::linear_backward_weight(acts.fused_g_lm_head.data(), z, xf, n, V, C);
+    k::linear_backward_input(acts.fused_g_xf.data() + r0 * C, z, lm_head, n, V, C, /*accumulate=*/false);
+  }
+  acts.fused_grads_ready = acts.num_valid_targets > 0;
+}
+
 template <class F>
 F GPT<F>::forward(Activations<F>& acts, const int64_t* idx, const int64_t* targets) {
   const GPTConfig& c = config_;
@@ -80,6 +117,7 @@ F GPT<F>::forward(Activations<F>& acts, const int64_t* idx, const int64_t* targe
     NC_CHECK(idx[r] >= 0 && idx[r] < V, "forward: token id {} at position {} is outside the vocabulary [0, {})",
              idx[r], r, V);
   acts.has_targets = targets != nullptr;
+  acts.fused_grads_ready = false;
   acts.num_valid_targets = 0;
   if (targets != nullptr) {
     acts.targets.assign(targets, targets + BT);
@@ -170,17 +208,21 @@ F GPT<F>::forward(Activations<F>& acts, const int64_t* idx, const int64_t* targe
   }
   if (targets == nullptr) return std::numeric_limits<F>::quiet_NaN();
 
-  // Loss, a chunk of rows at a time (the backward recomputes the logits, a vocabulary block at a time).
-  const int64_t chunk = acts.logits_chunk_rows();
-  for (int64_t r0 = 0; r0 < BT; r0 += chunk) {
-    const int64_t n = std::min(chunk, BT - r0);
-    {
-      PhaseTimer t("fwd.lm_head_gemm");
-      k::linear_forward(acts.logits_chunk, acts.xf_n + r0 * C, p_.lm_head, n, V, C);
+  if (acts.fuse_lm_head_backward) {
+    fused_loss_chunks(acts, p_.lm_head, C, V);
+  } else {
+    // Loss, a chunk of rows at a time (the backward recomputes the logits, a vocabulary block at a time).
+    const int64_t chunk = acts.logits_chunk_rows();
+    for (int64_t r0 = 0; r0 < BT; r0 += chunk) {
+      const int64_t n = std::min(chunk, BT - r0);
+      {
+        PhaseTimer t("fwd.lm_head_gemm");
+        k::linear_forward(acts.logits_chunk, acts.xf_n + r0 * C, p_.lm_head, n, V, C);
+      }
+      PhaseTimer t("fwd.softcap_ce");
+      k::softcap_cross_entropy_forward(acts.logits_chunk, acts.loss + r0, acts.lse + r0, acts.targets.data() + r0, n,
+                                       V, static_cast<F>(kLogitSoftcap));
     }
-    PhaseTimer t("fwd.softcap_ce");
-    k::softcap_cross_entropy_forward(acts.logits_chunk, acts.loss + r0, acts.lse + r0, acts.targets.data() + r0, n,
-                                     V, static_cast<F>(kLogitSoftcap));
   }
   if (acts.num_valid_targets == 0) return std::numeric_limits<F>::quiet_NaN();
   double sum = 0;
@@ -216,24 +258,36 @@ void GPT<F>::backward(Activations<F>& acts, F loss_scale) {
   F* a = acts.buf_4c0;    // recomputed relu^2 output
   F* g_u = acts.buf_4c1;
 
-  // Cross-entropy, softcap and lm_head, a block of vocabulary columns at a time over all rows (the
-  // forward's lse makes each block's softmax known); g_h collects d/d(final norm output).
-  const int64_t vb = acts.logits_vocab_block();
-  for (int64_t v0 = 0; v0 < V; v0 += vb) {
-    const int64_t n = std::min(vb, V - v0);
-    const F* w_block = p_.lm_head + v0 * C;
-    {
+  if (acts.fused_grads_ready) {
+    // The forward already ran this part for loss_scale 1 (Activations::fuse_lm_head_backward).
+    PhaseTimer t("bwd.lm_head_fused_scale");
+    const F* gw = acts.fused_g_lm_head.data();
+    const F* gx = acts.fused_g_xf.data();
+    const int64_t nw = V * C;
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < nw; ++i) g_.lm_head[i] += loss_scale * gw[i];
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < BT * C; ++i) g_h[i] = loss_scale * gx[i];
+  } else {
+    // Cross-entropy, softcap and lm_head, a block of vocabulary columns at a time over all rows (the
+    // forward's lse makes each block's softmax known); g_h collects d/d(final norm output).
+    const int64_t vb = acts.logits_vocab_block();
+    for (int64_t v0 = 0; v0 < V; v0 += vb) {
+      const int64_t n = std::min(vb, V - v0);
+      const F* w_block = p_.lm_head + v0 * C;
+      {
+        PhaseTimer t("bwd.lm_head_gemm");
+        k::linear_forward(acts.logits_chunk, acts.xf_n, w_block, BT, n, C);
+      }
+      {
+        PhaseTimer t("bwd.softcap_ce");
+        k::softcap_cross_entropy_backward_block(acts.logits_chunk, acts.lse, acts.targets.data(), BT, n, v0,
+                                                static_cast<F>(kLogitSoftcap), scale);
+      }
       PhaseTimer t("bwd.lm_head_gemm");
-      k::linear_forward(acts.logits_chunk, acts.xf_n, w_block, BT, n, C);
+      k::linear_backward_weight(g_.lm_head + v0 * C, acts.logits_chunk, acts.xf_n, BT, n, C);
+      k::linear_backward_input(g_h, acts.logits_chunk, w_block, BT, n, C, /*accumulate=*/v0 > 0);
     }
-    {
-      PhaseTimer t("bwd.softcap_ce");
-      k::softcap_cross_entropy_backward_block(acts.logits_chunk, acts.lse, acts.targets.data(), BT, n, v0,
-                                              static_cast<F>(kLogitSoftcap), scale);
-    }
-    PhaseTimer t("bwd.lm_head_gemm");
-    k::linear_backward_weight(g_.lm_head + v0 * C, acts.logits_chunk, acts.xf_n, BT, n, C);
-    k::linear_backward_input(g_h, acts.logits_chunk, w_block, BT, n, C, /*accumulate=*/v0 > 0);
   }
   PhaseTimer t_tail("bwd.residual_norm");
   k::rmsnorm_backward(g, g_h, acts.xf_n, acts.rstd_f, BT, C, /*accumulate=*/false);

@@ -9,9 +9,17 @@
 
 #include "nanochat/model/config.h"
 #include "nanochat/optim/muon_adamw.h"
-#include "nanochat/train/model_stats.h"
+#include "nanochat/model/model_stats.h"
 
 namespace nanochat::train {
+
+// The parameter and FLOP counts are properties of a model config (model/model_stats.h); the training
+// plan is written in terms of them.
+using model::count_parameters;
+using model::flops_per_token;
+using model::num_matmul_params;
+using model::ParamCounts;
+using model::scaling_params;
 
 inline constexpr int64_t kReferenceDepth = 12;          // hyperparameters were tuned at d12
 inline constexpr int64_t kReferenceBatchSize = 1 << 19;  // B_REF = 524,288 tokens, optimal at d12

@@ -52,10 +52,24 @@ NC_ALWAYS_INLINE void softcap_ce_grad_row_impl(F* l, int64_t n, F cap, F lse, F 
   }
 }
 
+// z (n softcapped logits) -> scale*softmax(z)*(1 - (z/cap)^2): as above, but from the capped values
+// the forward left behind, so no tanh is needed.
+template <class F>
+NC_ALWAYS_INLINE void softcap_ce_grad_capped_row_impl(F* z, int64_t n, F cap, F lse, F scale) {
+#pragma omp simd
+  for (int64_t c = 0; c < n; ++c) {
+    const F t = z[c] / cap;
+    z[c] = scale * exp_f(z[c] - lse) * (F(1) - t * t);
+  }
+}
+
 NC_SIMD_CLONES float softcap_row_f32(float* z, int64_t V, float cap) { return softcap_row_impl(z, V, cap); }
 NC_SIMD_CLONES double sum_exp_row_f32(const float* z, int64_t V, float m) { return sum_exp_row_impl(z, V, m); }
 NC_SIMD_CLONES void softcap_ce_grad_row_f32(float* l, int64_t n, float cap, float lse, float scale) {
   softcap_ce_grad_row_impl(l, n, cap, lse, scale);
+}
+NC_SIMD_CLONES void softcap_ce_grad_capped_row_f32(float* z, int64_t n, float cap, float lse, float scale) {
+  softcap_ce_grad_capped_row_impl(z, n, cap, lse, scale);
 }
 
 template <class F>
@@ -72,6 +86,11 @@ template <class F>
 void softcap_ce_grad_row(F* l, int64_t n, F cap, F lse, F scale) {
   if constexpr (std::is_same_v<F, float>) softcap_ce_grad_row_f32(l, n, cap, lse, scale);
   else softcap_ce_grad_row_impl(l, n, cap, lse, scale);
+}
+template <class F>
+void softcap_ce_grad_capped_row(F* z, int64_t n, F cap, F lse, F scale) {
+  if constexpr (std::is_same_v<F, float>) softcap_ce_grad_capped_row_f32(z, n, cap, lse, scale);
+  else softcap_ce_grad_capped_row_impl(z, n, cap, lse, scale);
 }
 
 }  // namespace
@@ -107,13 +126,10 @@ void softcap_cross_entropy_backward(F* z, const F* lse, const int64_t* targets, 
       std::fill(zr, zr + V, F(0));
       continue;
     }
-    const double l = lse[r];
-    for (int64_t c = 0; c < V; ++c) {
-      const double p = std::exp(zr[c] - l);
-      const double gz = static_cast<double>(scale) * (p - (c == y ? 1.0 : 0.0));
-      const double t = static_cast<double>(zr[c]) / cap;
-      zr[c] = static_cast<F>(gz * (1.0 - t * t));
-    }
+    const F z_target = zr[y];
+    softcap_ce_grad_capped_row(zr, V, cap, lse[r], scale);
+    const F t = z_target / cap;  // the one-hot term at the target
+    zr[y] = scale * (exp_f(z_target - lse[r]) - F(1)) * (F(1) - t * t);
   }
 }
 

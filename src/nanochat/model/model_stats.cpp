@@ -1,4 +1,4 @@
-#include "nanochat/train/model_stats.h"
+#include "nanochat/model/model_stats.h"
 
 #include <algorithm>
 #include <string_view>
@@ -6,7 +6,7 @@
 #include "nanochat/core/error.h"
 #include "nanochat/model/param_layout.h"
 
-namespace nanochat::train {
+namespace nanochat::model {
 
 namespace {
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
@@ -53,4 +53,4 @@ int64_t flops_per_token(const model::GPTConfig& config) {
   return 6 * num_matmul_params(config) + attention;
 }
 
-}  // namespace nanochat::train
+}  // namespace nanochat::model

@@ -6,7 +6,7 @@
 
 #include "nanochat/model/config.h"
 
-namespace nanochat::train {
+namespace nanochat::model {
 
 // num_scaling_params(): the groups sum to total (every parameter counted once).
 struct ParamCounts {
@@ -30,4 +30,4 @@ int64_t num_matmul_params(const model::GPTConfig& config);
 // 6 * num_matmul_params + sum over layers of 12 * H * d * min(window, T), T = sequence_len (§6.2).
 int64_t flops_per_token(const model::GPTConfig& config);
 
-}  // namespace nanochat::train
+}  // namespace nanochat::model
