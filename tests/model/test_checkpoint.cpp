@@ -89,7 +89,7 @@ CheckpointMeta sample_meta(int64_t step) {
   t.device_batch_size = 2;
   t.max_seq_len = 16;
   t.total_batch_size = 64;
-  t.dataloader = {3, 17, 2};
+  t.dataloader = {3, 17, 2, std::nullopt};
   t.loop.smooth_train_loss = 3.25;
   t.loop.total_training_time = 12.5;
   m.training = t;
@@ -100,6 +100,29 @@ TEST(Checkpoint, FileNamesFollowTheOriginal) {
   EXPECT_EQ(model::model_file("/c", 123), fs::path("/c/model_000123.safetensors"));
   EXPECT_EQ(model::meta_file("/c", 21400), fs::path("/c/meta_021400.json"));
   EXPECT_EQ(model::optim_file("/c", 21400, 3), fs::path("/c/optim_021400_rank3.safetensors"));
+}
+
+TEST(Checkpoint, LoaderReplayRecordRoundTripsBesideTheOriginalFields) {
+  CheckpointMeta m = sample_meta(5);
+  m.training->loop.min_val_bpb = 1.5;  // finite, so that a standard JSON parser reads the text
+  m.training->dataloader.replay = model::LoaderReplay{model::LoaderPosition{1, 4, 2}, 37};
+  const std::string text = m.to_json();
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["dataloader_state_dict"]["pq_idx"], 3);  // the original's fields are unchanged
+  EXPECT_EQ(j["dataloader_state_dict"]["nanochat_cpp_replay"]["batches"], 37);
+  const CheckpointMeta r = CheckpointMeta::from_json(text);
+  ASSERT_TRUE(r.training->dataloader.replay.has_value());
+  EXPECT_EQ(r.training->dataloader.replay->batches, 37);
+  ASSERT_TRUE(r.training->dataloader.replay->start.has_value());
+  EXPECT_EQ(r.training->dataloader.replay->start->rg_idx, 4);
+  // A replay without a start (the loader began at the start of the data) and a bad one.
+  m.training->dataloader.replay = model::LoaderReplay{std::nullopt, 3};
+  EXPECT_FALSE(CheckpointMeta::from_json(m.to_json()).training->dataloader.replay->start.has_value());
+  auto bad = nlohmann::json::parse(m.to_json());
+  bad["dataloader_state_dict"]["nanochat_cpp_replay"]["batches"] = 0;
+  EXPECT_THROW(CheckpointMeta::from_json(bad.dump()), Error);
+  // The original's files have no record: no replay.
+  EXPECT_FALSE(CheckpointMeta::from_json(sample_meta(5).to_json()).training->dataloader.replay.has_value());
 }
 
 TEST(Checkpoint, MetaRoundTripKeepsOrderAndInfinity) {

@@ -275,18 +275,23 @@ TEST_F(TrainFixture, TrainsEvaluatesSamplesAndSaves) {
 }
 
 TEST_F(TrainFixture, ResumeReproducesTheUninterruptedRun) {
-  // The uninterrupted run reopens its loader at step 6 from the saved state, as the resumed run
-  // must (the original's loader resume skips ahead to the next round of row groups); everything else
-  // (weights, optimizer moments and step counts, schedules, the loss EMA) must carry over exactly.
+  // Our checkpoints carry a loader replay record (start + batches drawn), so a resumed run trains on
+  // exactly the batches the uninterrupted run used: weights, optimizer moments and step counts,
+  // schedules, the loss EMA and the data all carry over, bit for bit.
   test::TempDir a_root, b_root;
   auto a = tiny_options(a_root.path(), 12);
   a.save_every = 6;
   a.eval_every = 6;
-  a.reopen_loader_at_step = 6;
   const BaseTrainResult full = run_base_train(a);
   ASSERT_EQ(full.steps.size(), 12u);
   fs::copy(a_root.path() / "d2", b_root.path() / "d2", fs::copy_options::recursive);
   fs::remove(b_root.path() / "d2" / "model_000012.safetensors");
+  const auto meta6 = model::load_meta(b_root.path() / "d2" / "meta_000006.json");
+  const auto& tp6 = *meta6.training;
+  const int64_t accum = tp6.total_batch_size / (tp6.device_batch_size * tp6.max_seq_len);
+  ASSERT_TRUE(tp6.dataloader.replay.has_value());
+  EXPECT_EQ(tp6.dataloader.replay->batches, 6 * accum + 1);  // 6 steps of micro-batches + the next one
+  EXPECT_FALSE(tp6.dataloader.replay->start.has_value());
 
   auto b = tiny_options(b_root.path(), 12);
   b.save_every = 6;
@@ -308,13 +313,34 @@ TEST_F(TrainFixture, ResumeReproducesTheUninterruptedRun) {
             read_text(b_root.path() / "d2" / "optim_000012_rank0.safetensors"));
   // No checkpoint is written at the resume step itself: the copied step-6 files are untouched.
   EXPECT_EQ(read_text(a_root.path() / "d2" / "meta_000006.json"), read_text(b_root.path() / "d2" / "meta_000006.json"));
+}
 
-  // Without the reopen, the uninterrupted run keeps its buffered documents: different batches.
+TEST_F(TrainFixture, CheckpointsWithoutReplayResumeAsTheOriginal) {
+  // A checkpoint written by the original has only (pq_idx, rg_idx, epoch): the loader then restarts at
+  // the next round of row groups with an empty buffer. That equals an uninterrupted run that reopens
+  // its loader from the same state at the same step (the test hook), not a plain one.
+  test::TempDir a_root, b_root;
+  auto a = tiny_options(a_root.path(), 12);
+  a.save_every = 6;
+  a.reopen_loader_at_step = 6;
+  const BaseTrainResult reopened = run_base_train(a);
+  fs::copy(a_root.path() / "d2", b_root.path() / "d2", fs::copy_options::recursive);
+  fs::remove(b_root.path() / "d2" / "model_000012.safetensors");
+  auto meta6 = model::load_meta(b_root.path() / "d2" / "meta_000006.json");
+  ASSERT_TRUE(meta6.training->dataloader.replay.has_value());
+  meta6.training->dataloader.replay.reset();  // what the original writes
+  model::save_meta(b_root.path() / "d2" / "meta_000006.json", meta6);
+  auto b = tiny_options(b_root.path(), 12);
+  b.save_every = 6;
+  b.resume_from_step = 6;
+  const BaseTrainResult resumed = run_base_train(b);
+  ASSERT_EQ(resumed.steps.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(resumed.steps[i].train_loss, reopened.steps[6 + i].train_loss) << i;
+
   test::TempDir c_root;
-  auto c = tiny_options(c_root.path(), 12);
-  const BaseTrainResult plain = run_base_train(c);
-  EXPECT_EQ(plain.steps[5].train_loss, full.steps[5].train_loss);
-  EXPECT_NE(plain.steps[6].train_loss, full.steps[6].train_loss);
+  const BaseTrainResult plain = run_base_train(tiny_options(c_root.path(), 12));
+  EXPECT_EQ(plain.steps[5].train_loss, reopened.steps[5].train_loss);
+  EXPECT_NE(plain.steps[6].train_loss, reopened.steps[6].train_loss);  // the buffered documents differ
 }
 
 TEST_F(TrainFixture, NonFiniteLossStopsNamingTheStep) {

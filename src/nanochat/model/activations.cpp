@@ -49,6 +49,7 @@ void Activations<F>::plan(F* base, size_t* total) {
     l.h2 = take(BT * C);
     l.rstd_h2 = take(BT);
     l.u = take(BT * 4 * C);
+    l.a = take(BT * 4 * C);
     l.out = take(BT * C);
   }
   xf_n = take(BT * C);
@@ -62,7 +63,6 @@ void Activations<F>::plan(F* base, size_t* total) {
   buf_q = take(BT * C);
   buf_k = take(BT * KV);
   buf_v = take(BT * KV);
-  buf_4c0 = take(BT * 4 * C);
   buf_4c1 = take(BT * 4 * C);
   logits_chunk = take(std::max(chunk_rows_ * config_.vocab_size, BT * vocab_block_));
   *total = cursor;

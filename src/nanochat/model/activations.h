@@ -24,6 +24,7 @@ struct LayerActivations {
   F* h2 = nullptr;       // norm(x + attn)               (BT, C)
   F* rstd_h2 = nullptr;  //                              (BT)
   F* u = nullptr;        // c_fc(h2), before relu^2      (BT, 4C)
+  F* a = nullptr;        // relu(u)^2, kept so the backward need not recompute it (BT, 4C)
   F* out = nullptr;      // block output                 (BT, C)
 };
 
@@ -73,7 +74,6 @@ class Activations {
   F* buf_q = nullptr;       // (BT, C)
   F* buf_k = nullptr;       // (BT, KV)
   F* buf_v = nullptr;       // (BT, KV)
-  F* buf_4c0 = nullptr;     // (BT, 4C)
   F* buf_4c1 = nullptr;     // (BT, 4C)
   F* logits_chunk = nullptr;  // (chunk_rows, V) in the forward, (BT, vocab_block) in the backward
 

@@ -146,6 +146,11 @@ std::string CheckpointMeta::to_json() const {
     j["dataloader_state_dict"] = {{"pq_idx", training->dataloader.pq_idx},
                                   {"rg_idx", training->dataloader.rg_idx},
                                   {"epoch", training->dataloader.epoch}};
+    if (const auto& r = training->dataloader.replay) {
+      ojson start = nullptr;
+      if (r->start) start = {{"pq_idx", r->start->pq_idx}, {"rg_idx", r->start->rg_idx}, {"epoch", r->start->epoch}};
+      j["dataloader_state_dict"]["nanochat_cpp_replay"] = {{"start", start}, {"batches", r->batches}};
+    }
     j["loop_state"] = {{"min_val_bpb", training->loop.min_val_bpb},
                        {"smooth_train_loss", training->loop.smooth_train_loss},
                        {"total_training_time", training->loop.total_training_time}};
@@ -193,6 +198,21 @@ CheckpointMeta CheckpointMeta::from_json(const std::string& text, const std::str
       t.dataloader.pq_idx = get_int(*dl, "pq_idx", dl_where);
       t.dataloader.rg_idx = get_int(*dl, "rg_idx", dl_where);
       t.dataloader.epoch = dl->contains("epoch") ? get_int(*dl, "epoch", dl_where) : 1;
+      if (const auto rp = dl->find("nanochat_cpp_replay"); rp != dl->end()) {
+        const std::string rp_where = dl_where + ": nanochat_cpp_replay";
+        NC_CHECK(rp->is_object(), "{} must be an object", rp_where);
+        LoaderReplay replay;
+        replay.batches = get_int(*rp, "batches", rp_where);
+        NC_CHECK(replay.batches >= 1, "{}: 'batches' must be at least 1, got {}", rp_where, replay.batches);
+        const auto st = rp->find("start");
+        NC_CHECK(st != rp->end(), "{}: missing field 'start'", rp_where);
+        if (!st->is_null()) {
+          NC_CHECK(st->is_object(), "{}: 'start' must be an object or null", rp_where);
+          replay.start = LoaderPosition{get_int(*st, "pq_idx", rp_where), get_int(*st, "rg_idx", rp_where),
+                                        get_int(*st, "epoch", rp_where)};
+        }
+        t.dataloader.replay = replay;
+      }
     }
     const auto ls = j.find("loop_state");
     NC_CHECK(ls != j.end() && ls->is_object(), "{}: missing object 'loop_state'", where);

@@ -29,10 +29,27 @@ std::filesystem::path optim_file(const std::filesystem::path& dir, int64_t step,
 // ---- meta_NNNNNN.json ----
 // The loader position yielded with the prefetched batch (the original's dataloader_state_dict;
 // mirrors data/document_stream.h LoaderState).
+// Where the data loader's tokenizer frontier is, as the original saves it.
+struct LoaderPosition {
+  int64_t pq_idx = 0;
+  int64_t rg_idx = 0;
+  int64_t epoch = 1;
+};
+
+// Ours, beside the original's fields (which it keeps): how to rebuild the loader exactly. The original
+// resumes approximately (the next round of row groups, an empty packing buffer); with a replay record a
+// resumed run reopens the loader where the interrupted run opened it and re-draws `batches` batches, so
+// it trains on exactly the data an uninterrupted run would have. Stored under "nanochat_cpp_replay".
+struct LoaderReplay {
+  std::optional<LoaderPosition> start;  // none: the loader started at the beginning of the data
+  int64_t batches = 0;                  // batches drawn from it, the one about to be trained on included
+};
+
 struct DataloaderPosition {
   int64_t pq_idx = 0;
   int64_t rg_idx = 0;
   int64_t epoch = 1;
+  std::optional<LoaderReplay> replay;
 };
 
 struct LoopState {

@@ -139,7 +139,6 @@ F GPT<F>::forward(Activations<F>& acts, const int64_t* idx, const int64_t* targe
   const F* x = acts.x0;
   F* z = acts.buf_c0;      // block input after the lambda mix
   F* x_mid = acts.buf_c1;  // after the attention residual
-  F* a = acts.buf_4c0;     // relu^2 output
   for (int64_t i = 0; i < c.n_layer; ++i) {
     const LayerPtrs<F>& lp = p_.layers[static_cast<size_t>(i)];
     LayerActivations<F>& la = acts.layers[static_cast<size_t>(i)];
@@ -189,12 +188,12 @@ F GPT<F>::forward(Activations<F>& acts, const int64_t* idx, const int64_t* targe
     }
     {
       PhaseTimer t("fwd.relu2");
-      k::relu2_forward(a, la.u, BT * 4 * C);
+      k::relu2_forward(la.a, la.u, BT * 4 * C);
     }
     {
       PhaseTimer t("fwd.gemm");
       std::memcpy(la.out, x_mid, static_cast<size_t>(BT * C) * sizeof(F));
-      k::linear_forward(la.out, a, lp.mlp_proj, BT, C, 4 * C, /*accumulate=*/true);
+      k::linear_forward(la.out, la.a, lp.mlp_proj, BT, C, 4 * C, /*accumulate=*/true);
     }
     x = la.out;
   }
@@ -255,7 +254,6 @@ void GPT<F>::backward(Activations<F>& acts, F loss_scale) {
   F* g_q = acts.buf_q;
   F* g_k = acts.buf_k;
   F* g_v = acts.buf_v;
-  F* a = acts.buf_4c0;    // recomputed relu^2 output
   F* g_u = acts.buf_4c1;
 
   if (acts.fused_grads_ready) {
@@ -316,12 +314,8 @@ void GPT<F>::backward(Activations<F>& acts, F loss_scale) {
 
     // MLP: out = x_mid + relu2(h2 W_fc^T) W_p^T. g becomes d/d(x_mid).
     {
-      PhaseTimer t("bwd.relu2");
-      k::relu2_forward(a, la.u, BT * 4 * C);
-    }
-    {
       PhaseTimer t("bwd.gemm");
-      k::linear_backward_weight(lg.mlp_proj, g, a, BT, C, 4 * C);
+      k::linear_backward_weight(lg.mlp_proj, g, la.a, BT, C, 4 * C);
       k::linear_backward_input(g_u, g, lp.mlp_proj, BT, C, 4 * C, false);
     }
     {

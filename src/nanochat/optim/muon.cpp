@@ -69,63 +69,95 @@ void renormalize_and_reduce_variance(float* o, float* v, int64_t m, int64_t n, f
 
 }  // namespace
 
-void muon_step(float* params, const float* grads, float* momentum_buffer, float* second_moment, int64_t K, int64_t m,
-               int64_t n, const MuonHyper& h, MuonWorkspace& ws, OrthoPrecision precision) {
-  NC_CHECK(K >= 0 && m > 0 && n > 0, "muon_step: bad stack shape ({}, {}, {})", K, m, n);
-  const int64_t mn = m * n, total = K * mn;
-  ws.update.resize(static_cast<size_t>(total));
-  float* u = ws.update.data();
+namespace {
 
-  // 1. Nesterov momentum, in place of the original's lerps on the stacked grads.
-  kernels::cpu::PhaseTimer t_momentum("optim.muon.momentum");
-  const float mu = static_cast<float>(h.momentum);
+// Steps 1 (Nesterov momentum, in place of the original's lerps on the stacked grads) for a stack;
+// u receives the update to orthogonalize.
+void nesterov_momentum(const MuonStack& st, float* u) {
+  const int64_t total = st.K * st.m * st.n;
+  const float mu = static_cast<float>(st.h.momentum);
   const float one_minus_mu = 1.0f - mu;
+  float* mbuf = st.momentum_buffer;
+  const float* g = st.grads;
 #pragma omp parallel for schedule(static) if (total > (1 << 16))
   for (int64_t i = 0; i < total; ++i) {
-    const float mb = lerp_f32(momentum_buffer[i], grads[i], one_minus_mu);
-    momentum_buffer[i] = mb;
-    u[i] = lerp_f32(grads[i], mb, mu);
+    const float mb = lerp_f32(mbuf[i], g[i], one_minus_mu);
+    mbuf[i] = mb;
+    u[i] = lerp_f32(g[i], mb, mu);
   }
+}
+
+// Steps 2-8 for matrix k of a stack; o = that matrix's update (overwritten).
+void update_matrix(const MuonStack& st, int64_t k, float* o, MuonWorkspace& w, OrthoPrecision precision) {
+  const int64_t m = st.m, n = st.n, mn = m * n;
+  const float beta2 = static_cast<float>(st.h.beta2);
+  const float lr = static_cast<float>(st.h.lr * muon_lr_factor(m, n));
+  const float lr_wd = lr * static_cast<float>(st.h.weight_decay);
+  // 2-5. Orthogonalize (the original's bf16 cast applies only when CD = bf16).
+  if (precision == OrthoPrecision::Double) {
+    muon_orthogonalize(o, o, m, n, st.h.ns_steps, w.pe64);
+  } else {
+    muon_orthogonalize(o, o, m, n, st.h.ns_steps, w.pe32);
+  }
+  // 6-7. Muon+ and NorMuon.
+  renormalize_and_reduce_variance(o, st.second_moment + k * muon_second_moment_size(m, n), m, n, beta2, w.stat);
+  // 8. Cautious weight decay: decay only where the update and the parameter agree in sign (or
+  // either is zero, so an all-zero update decays the whole matrix).
+  float* p = st.params + k * mn;
+  for (int64_t i = 0; i < mn; ++i) {
+    const float g = o[i];
+    const bool agree = g * p[i] >= 0.0f;
+    const float decay = agree ? lr_wd * p[i] : 0.0f;
+    p[i] = p[i] - (lr * g + decay);
+  }
+}
+
+}  // namespace
+
+void muon_step_stacks(const std::vector<MuonStack>& stacks, MuonWorkspace& ws, OrthoPrecision precision) {
+  std::vector<int64_t> offset(stacks.size() + 1, 0);  // of each stack's updates in ws.update
+  for (size_t s = 0; s < stacks.size(); ++s) {
+    const MuonStack& st = stacks[s];
+    NC_CHECK(st.K >= 0 && st.m > 0 && st.n > 0, "muon_step: bad stack shape ({}, {}, {})", st.K, st.m, st.n);
+    offset[s + 1] = offset[s] + st.K * st.m * st.n;
+  }
+  ws.update.resize(static_cast<size_t>(offset.back()));
+
+  kernels::cpu::PhaseTimer t_momentum("optim.muon.momentum");
+  for (size_t s = 0; s < stacks.size(); ++s) nesterov_momentum(stacks[s], ws.update.data() + offset[s]);
   t_momentum.stop();
 
-  const float beta2 = static_cast<float>(h.beta2);
-  const float lr = static_cast<float>(h.lr * muon_lr_factor(m, n));
-  const float wd = static_cast<float>(h.weight_decay);
-  const float lr_wd = lr * wd;
-  const int64_t vsize = muon_second_moment_size(m, n);
-  auto update_matrix = [&](int64_t k, MuonWorkspace& w) {
-    float* o = u + k * mn;
-    // 2-5. Orthogonalize (the original's bf16 cast applies only when CD = bf16).
-    if (precision == OrthoPrecision::Double) {
-      muon_orthogonalize(o, o, m, n, h.ns_steps, w.pe64);
-    } else {
-      muon_orthogonalize(o, o, m, n, h.ns_steps, w.pe32);
-    }
-    // 6-7. Muon+ and NorMuon.
-    renormalize_and_reduce_variance(o, second_moment + k * vsize, m, n, beta2, w.stat);
-    // 8. Cautious weight decay: decay only where the update and the parameter agree in sign (or
-    // either is zero, so an all-zero update decays the whole matrix).
-    float* p = params + k * mn;
-    for (int64_t i = 0; i < mn; ++i) {
-      const float g = o[i];
-      const bool agree = g * p[i] >= 0.0f;
-      const float decay = agree ? lr_wd * p[i] : 0.0f;
-      p[i] = p[i] - (lr * g + decay);
-    }
+  // The matrices are independent. With enough of them, one per thread (single-threaded GEMMs, own
+  // scratch), the largest first so the small ones fill in behind them; otherwise one at a time with
+  // parallel GEMMs. The arithmetic per matrix is the same either way.
+  struct Task {
+    size_t stack;
+    int64_t k, size;
   };
-  // The matrices of a stack are independent: with enough of them, one per thread (each with
-  // single-threaded GEMMs and its own scratch); otherwise one at a time with parallel GEMMs. The
-  // arithmetic per matrix is the same either way.
+  std::vector<Task> tasks;
+  for (size_t s = 0; s < stacks.size(); ++s)
+    for (int64_t k = 0; k < stacks[s].K; ++k) tasks.push_back({s, k, stacks[s].m * stacks[s].n});
+  std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.size > b.size; });
+  auto run = [&](const Task& t, MuonWorkspace& w) {
+    const MuonStack& st = stacks[t.stack];
+    update_matrix(st, t.k, ws.update.data() + offset[t.stack] + t.k * st.m * st.n, w, precision);
+  };
   kernels::cpu::PhaseTimer t_matrices("optim.muon.matrices");
-  if (K > 1 && 2 * K >= omp_get_max_threads() && !omp_in_parallel()) {
+  const auto n_tasks = static_cast<int64_t>(tasks.size());
+  if (n_tasks > 1 && 2 * n_tasks >= omp_get_max_threads() && !omp_in_parallel()) {
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t k = 0; k < K; ++k) {
+    for (int64_t i = 0; i < n_tasks; ++i) {
       thread_local MuonWorkspace local;
-      update_matrix(k, local);
+      run(tasks[static_cast<size_t>(i)], local);
     }
   } else {
-    for (int64_t k = 0; k < K; ++k) update_matrix(k, ws);
+    for (const Task& t : tasks) run(t, ws);
   }
+}
+
+void muon_step(float* params, const float* grads, float* momentum_buffer, float* second_moment, int64_t K, int64_t m,
+               int64_t n, const MuonHyper& h, MuonWorkspace& ws, OrthoPrecision precision) {
+  muon_step_stacks({MuonStack{params, grads, momentum_buffer, second_moment, K, m, n, h}}, ws, precision);
 }
 
 }  // namespace nanochat::optim

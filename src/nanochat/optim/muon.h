@@ -46,4 +46,21 @@ struct MuonWorkspace {
 void muon_step(float* params, const float* grads, float* momentum_buffer, float* second_moment, int64_t K, int64_t m,
                int64_t n, const MuonHyper& h, MuonWorkspace& ws, OrthoPrecision precision = OrthoPrecision::Float);
 
+// One stack's arguments to muon_step_stacks.
+struct MuonStack {
+  float* params = nullptr;
+  const float* grads = nullptr;
+  float* momentum_buffer = nullptr;
+  float* second_moment = nullptr;
+  int64_t K = 0, m = 0, n = 0;
+  MuonHyper h;
+};
+
+// muon_step on several stacks at once, with the same result per stack. Every matrix of every stack
+// is an independent task, so stacks of a few large matrices (c_fc, mlp_proj: 4 each at depth 4)
+// share the threads with the others, one matrix per thread with single-threaded GEMMs, instead of
+// running one after another on GEMMs split 16 ways (small 256-wide GEMMs scale poorly).
+void muon_step_stacks(const std::vector<MuonStack>& stacks, MuonWorkspace& ws,
+                      OrthoPrecision precision = OrthoPrecision::Float);
+
 }  // namespace nanochat::optim

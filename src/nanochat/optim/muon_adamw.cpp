@@ -137,11 +137,14 @@ void MuonAdamW::step(std::span<float> params, std::span<const float> grads) {
            grads.size(), layout_.total_floats());
   check_groups(groups_);
   kernels::cpu::PhaseTimer total("optim");
+  // Muon groups are collected and stepped together (muon_step_stacks shares the threads among all
+  // their matrices); AdamW groups run as they come. The groups touch disjoint parameters.
+  std::vector<MuonStack> muon_stacks;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     const ParamGroup& g = layout_.groups()[gi];
     const GroupHyper& h = groups_[gi];
-    kernels::cpu::PhaseTimer t(g.kind == OptimKind::AdamW ? "optim.adamw" : "optim.muon");
     if (g.kind == OptimKind::AdamW) {
+      kernels::cpu::PhaseTimer t("optim.adamw");
       const AdamWHyper ah{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay};
       const bool bf16 = options_.bf16_embeddings && (g.label == "embedding" || g.label == "value_embeds");
       for (int pi : g.params) {
@@ -152,11 +155,13 @@ void MuonAdamW::step(std::span<float> params, std::span<const float> grads) {
       }
     } else {
       const MuonHyper mh{h.lr, h.momentum, h.weight_decay, h.beta2, h.ns_steps};
-      muon_step(params.data() + g.offset, grads.data() + g.offset, first_.data() + g.offset,
-                second_.data() + second_offsets_[gi], static_cast<int64_t>(g.params.size()), g.rows, g.cols, mh,
-                workspace_, options_.ortho_precision);
+      muon_stacks.push_back(MuonStack{params.data() + g.offset, grads.data() + g.offset, first_.data() + g.offset,
+                                      second_.data() + second_offsets_[gi], static_cast<int64_t>(g.params.size()),
+                                      g.rows, g.cols, mh});
     }
   }
+  kernels::cpu::PhaseTimer t("optim.muon");
+  muon_step_stacks(muon_stacks, workspace_, options_.ortho_precision);
 }
 
 }  // namespace nanochat::optim

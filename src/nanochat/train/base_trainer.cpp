@@ -188,6 +188,7 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
   // 8. The optimizer; on resume the weights and optimizer state (with its saved hyperparameters).
   optim::MuonAdamW optimizer(model.layout(), plan.optimizer);
   std::optional<LoaderState> resume_state;
+  std::optional<model::LoaderReplay> replay;
   int64_t step = 0;
   LossEma ema;
   TrainingClock clock;
@@ -211,6 +212,7 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
     ema = LossEma(tp.loop.smooth_train_loss);
     clock = TrainingClock(tp.loop.total_training_time);
     resume_state = LoaderState{tp.dataloader.pq_idx, tp.dataloader.rg_idx, tp.dataloader.epoch};
+    replay = tp.dataloader.replay;
   }
 
   // 9. Data: train = every shard but the last, val = the last.
@@ -228,8 +230,26 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
   auto open_train_loader = [&](std::optional<LoaderState> from) {
     return std::make_unique<BosPackingLoader>(tokenizer, train_files, B, T, 0, 1, from, loader_options);
   };
-  std::unique_ptr<BosPackingLoader> train_loader = open_train_loader(resume_state);
+  // The loader's start and how many batches it has given, saved with checkpoints so that a resume can
+  // rebuild it exactly (model::LoaderReplay). Without a replay record (checkpoints of the original) the
+  // original's approximate resume applies: the next round of row groups, an empty packing buffer.
+  std::optional<LoaderState> loader_start = resume_state;
+  int64_t batches_drawn = 0;
+  std::unique_ptr<BosPackingLoader> train_loader;
+  if (replay) {
+    if (replay->start) loader_start = LoaderState{replay->start->pq_idx, replay->start->rg_idx, replay->start->epoch};
+    else loader_start.reset();
+    train_loader = open_train_loader(loader_start);
+    log_info("Resuming the data loader exactly: re-drawing {} batch(es) from {}", replay->batches - 1,
+             loader_start ? fmt::format("pq {} rg {} epoch {}", loader_start->pq_idx, loader_start->rg_idx, loader_start->epoch)
+                          : std::string("the start of the data"));
+    for (int64_t i = 0; i + 1 < replay->batches; ++i) train_loader->next();
+    batches_drawn = replay->batches - 1;
+  } else {
+    train_loader = open_train_loader(resume_state);
+  }
   PackedBatch batch = train_loader->next();
+  ++batches_drawn;
 
   // 10. Horizon and schedules.
   const int64_t num_iterations = plan.num_iterations();
@@ -258,6 +278,9 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
   const double peak_flops = peak_bf16_flops("cpu");  // +inf: MFU is not meaningful on the CPU
 
   model::Activations<float> acts(config, B, T);
+  // Training forwards are always followed by backward: compute the lm_head gradients chunk by chunk
+  // during the forward instead of recomputing the logits (about a quarter of the CPU step).
+  acts.fuse_lm_head_backward = true;
   std::vector<int64_t> idx, targets;
   const int64_t eval_steps = o.eval_tokens / (B * T * world_size);
   while (true) {
@@ -267,7 +290,10 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
       if (eval_steps == 0)
         log_warn("--eval-tokens {} is less than one batch ({} tokens): val bpb is undefined", o.eval_tokens, B * T);
       BosPackingLoader val_loader(tokenizer, val_files, B, T, 0, 1, std::nullopt, loader_options);
+      // Evaluation forwards need no gradients: skip the lm_head backward fused into training forwards.
+      acts.fuse_lm_head_backward = false;
       const BpbResult r = evaluate_bpb(model, acts, [&] { return val_loader.next(); }, eval_steps, token_bytes);
+      acts.fuse_lm_head_backward = true;
       log_info("Step {:05d} | Validation bpb: {:.6f}", step, r.bpb);
       result.val_bpb = r.bpb;
       result.min_val_bpb = std::min(result.min_val_bpb, r.bpb);
@@ -287,7 +313,11 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
       tp.device_batch_size = B;
       tp.max_seq_len = T;
       tp.total_batch_size = plan.total_batch_size;
-      tp.dataloader = {batch.state.pq_idx, batch.state.rg_idx, batch.state.epoch};
+      tp.dataloader = {batch.state.pq_idx, batch.state.rg_idx, batch.state.epoch, std::nullopt};
+      model::LoaderReplay saved_replay;
+      if (loader_start) saved_replay.start = model::LoaderPosition{loader_start->pq_idx, loader_start->rg_idx, loader_start->epoch};
+      saved_replay.batches = batches_drawn;
+      tp.dataloader.replay = saved_replay;
       tp.loop = {result.min_val_bpb, ema.smooth(), clock.total_seconds()};
       meta.training = tp;
       optim::save_training_checkpoint(result.checkpoint_dir, meta, model, &optimizer, 0);
@@ -295,8 +325,10 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
     if (last_step) break;
 
     if (step == o.reopen_loader_at_step) {
+      loader_start = batch.state;
       train_loader = open_train_loader(batch.state);
       batch = train_loader->next();
+      batches_drawn = 1;
     }
     if (o.on_step_begin) o.on_step_begin(step, model);
 
@@ -313,6 +345,7 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
              step, train_loss, micro, A, result.checkpoint_dir.string());
       model.backward(acts, 1.0f / static_cast<float>(A));
       batch = train_loader->next();
+      ++batches_drawn;
     }
     const double lrm = optim::lr_multiplier(schedule, step);
     optimizer.apply_schedule(lrm, optim::muon_momentum(schedule, step), optim::muon_weight_decay(schedule, step));

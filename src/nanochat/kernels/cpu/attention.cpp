@@ -1,5 +1,7 @@
 // Causal sliding-window attention with grouped KV heads (spec §3.1.6, backward §4.5 step 2).
-// Forward: one query row at a time with an exact softmax (no online rescaling needed on the CPU).
+// Forward: tiles of kForwardQueryBlock queries x their visible keys, S = Q K^T and Y = P V as GEMMs
+// with an exact softmax per row in between (no online rescaling needed on the CPU); short query
+// runs (decoding) one row at a time.
 // Backward: recomputes the probabilities from the saved log-sum-exp, like flash attention, in tiles
 // of kBackwardQueryBlock queries x their visible keys, so the five products (S = Q K^T, dP = gY V^T,
 // gQ = dS K, gK += dS^T Q, gV += P^T gY) are small GEMMs (OpenBLAS, one thread each) instead of
@@ -99,6 +101,31 @@ NC_ALWAYS_INLINE void backward_tile_row_impl(F* srow, F* dprow, int64_t n, int64
   for (int64_t j = std::max(j1, j0); j < n; ++j) srow[j] = dprow[j] = F(0);
 }
 
+// One query row of a forward tile: scores (n keys from key k0, already scaled) -> exp(score - max)
+// in place over the visible keys [first, last], 0 elsewhere. Returns the max; *sum = the row's sum.
+template <class F>
+NC_ALWAYS_INLINE F forward_tile_row_impl(F* srow, int64_t n, int64_t k0, int64_t first, int64_t last, F* sum) {
+  const int64_t j0 = std::max<int64_t>(first - k0, 0), j1 = std::min<int64_t>(last - k0 + 1, n);
+  F m = -std::numeric_limits<F>::infinity();
+#pragma omp simd reduction(max : m)
+  for (int64_t j = j0; j < j1; ++j) m = srow[j] > m ? srow[j] : m;
+  F l = 0;
+#pragma omp simd reduction(+ : l)
+  for (int64_t j = j0; j < j1; ++j) {
+    srow[j] = exp_f(srow[j] - m);
+    l += srow[j];
+  }
+  for (int64_t j = 0; j < j0; ++j) srow[j] = F(0);
+  for (int64_t j = std::max(j1, j0); j < n; ++j) srow[j] = F(0);
+  *sum = l;
+  return m;
+}
+
+NC_SIMD_CLONES float forward_tile_row_f32(float* srow, int64_t n, int64_t k0, int64_t first, int64_t last,
+                                          float* sum) {
+  return forward_tile_row_impl(srow, n, k0, first, last, sum);
+}
+
 NC_SIMD_CLONES void forward_row_f32(float* y, float* lse, const float* q, const float* k, const float* v,
                                     const AttentionShape& s, int64_t b, int64_t h, int64_t i, float* score) {
   forward_row_impl(y, lse, q, k, v, s, b, h, i, score);
@@ -115,14 +142,57 @@ void forward_row(F* y, F* lse, const F* q, const F* k, const F* v, const Attenti
   else forward_row_impl(y, lse, q, k, v, s, b, h, i, score);
 }
 template <class F>
+F forward_tile_row(F* srow, int64_t n, int64_t k0, int64_t first, int64_t last, F* sum) {
+  if constexpr (std::is_same_v<F, float>) return forward_tile_row_f32(srow, n, k0, first, last, sum);
+  else return forward_tile_row_impl(srow, n, k0, first, last, sum);
+}
+
+template <class F>
 void backward_tile_row(F* srow, F* dprow, int64_t n, int64_t k0, int64_t first, int64_t last, F scale, F lse_i, F Di) {
   if constexpr (std::is_same_v<F, float>) backward_tile_row_f32(srow, dprow, n, k0, first, last, scale, lse_i, Di);
   else backward_tile_row_impl(srow, dprow, n, k0, first, last, scale, lse_i, Di);
 }
 
-// Queries per backward tile: small enough that the causal triangle wastes little of a tile
-// (T=512: 12% more scores than the exact triangle), large enough for efficient GEMMs.
+// Queries per tile: small enough that the causal triangle wastes little of a tile (T=512: 12% more
+// scores than the exact triangle), large enough for efficient GEMMs.
 constexpr int64_t kBackwardQueryBlock = 64;
+constexpr int64_t kForwardQueryBlock = 64;
+
+// Keys [*k0, *k0 + *nk) seen by any query of the block [i0, i0 + nq).
+inline void block_key_range(const AttentionShape& s, int64_t i0, int64_t nq, int64_t* k0, int64_t* nk) {
+  int64_t unused, k_last;
+  key_range(s, s.pos0 + i0, k0, &unused);
+  key_range(s, s.pos0 + i0 + nq - 1, &unused, &k_last);
+  *nk = k_last - *k0 + 1;
+}
+
+// y (and lse when not null) of the query block [i0, i0 + nq) of head h: S = scale Q K^T, row
+// softmax, Y = P V / l. S: scratch of nq x Tk; l: of nq.
+template <class F>
+void forward_tile(F* y, F* lse, const F* q, const F* k, const F* v, const AttentionShape& s, int64_t b, int64_t h,
+                  int64_t i0, int64_t nq, F* S, F* l) {
+  const int64_t kvh = h / (s.H / s.Hk), d = s.d;
+  const F scale = F(1) / std::sqrt(static_cast<F>(d));
+  const int64_t q_row = s.H * d, kv_row = s.Hk * d;
+  int64_t k0, nk;
+  block_key_range(s, i0, nq, &k0, &nk);
+  const F* Kb = at(k, s, b, k0, s.Hk, s.kv_stride, kvh);
+  gemm<F>(false, true, nq, nk, d, scale, at(q, s, b, i0, s.H, s.Tq, h), q_row, Kb, kv_row, F(0), S, nk);
+  for (int64_t r = 0; r < nq; ++r) {
+    int64_t first, last;
+    key_range(s, s.pos0 + i0 + r, &first, &last);
+    const F m = forward_tile_row(S + r * nk, nk, k0, first, last, &l[r]);
+    if (lse != nullptr) lse[(b * s.H + h) * s.Tq + i0 + r] = m + std::log(l[r]);
+  }
+  F* Yb = y + ((b * s.Tq + i0) * s.H + h) * d;
+  gemm<F>(false, false, nq, d, nk, F(1), S, nk, at(v, s, b, k0, s.Hk, s.kv_stride, kvh), kv_row, F(0), Yb, q_row);
+  for (int64_t r = 0; r < nq; ++r) {
+    const F inv_l = F(1) / l[r];
+    F* yr = Yb + r * q_row;
+#pragma omp simd
+    for (int64_t c = 0; c < d; ++c) yr[c] *= inv_l;
+  }
+}
 
 // gq (overwritten) and gk, gv (accumulated) for one query block [i0, i0 + nq) of head h.
 // S, dP: scratch of nq x Tk.
@@ -132,10 +202,8 @@ void backward_tile(F* gq, F* gk, F* gv, const F* gy, const F* q, const F* k, con
   const int64_t kvh = h / (s.H / s.Hk), d = s.d;
   const F scale = F(1) / std::sqrt(static_cast<F>(d));
   const int64_t q_row = s.H * d, kv_row = s.Hk * d;  // row strides of one head's (T, d) matrices
-  int64_t k0, unused, k_last;
-  key_range(s, s.pos0 + i0, &k0, &unused);             // first key of the block's first query
-  key_range(s, s.pos0 + i0 + nq - 1, &unused, &k_last);  // last key of its last query
-  const int64_t nk = k_last - k0 + 1;
+  int64_t k0, nk;
+  block_key_range(s, i0, nq, &k0, &nk);
   const F* Qb = at(q, s, b, i0, s.H, s.Tq, h);
   const F* gYb = at(gy, s, b, i0, s.H, s.Tq, h);
   const F* Kb = at(k, s, b, k0, s.Hk, s.kv_stride, kvh);
@@ -161,6 +229,25 @@ void backward_tile(F* gq, F* gk, F* gv, const F* gy, const F* q, const F* k, con
 
 template <class F>
 void attention_forward(F* y, F* lse, const F* q, const F* k, const F* v, const AttentionShape& s) {
+  // Training and prefill: tiles of queries through GEMMs. Decoding a few tokens: row by row (a GEMM
+  // call per row would cost more than it saves).
+  if (s.Tq >= kForwardQueryBlock) {
+    configure_blas();  // before the threads call gemm() concurrently
+    const int64_t blocks = (s.Tq + kForwardQueryBlock - 1) / kForwardQueryBlock;
+#pragma omp parallel
+    {
+      std::vector<F> S(static_cast<size_t>(kForwardQueryBlock * s.Tk)), l(static_cast<size_t>(kForwardQueryBlock));
+      // Later blocks see more keys (causal): dynamic scheduling evens out the threads.
+#pragma omp for collapse(3) schedule(dynamic, 1)
+      for (int64_t b = 0; b < s.B; ++b)
+        for (int64_t h = 0; h < s.H; ++h)
+          for (int64_t blk = 0; blk < blocks; ++blk) {
+            const int64_t i0 = blk * kForwardQueryBlock;
+            forward_tile(y, lse, q, k, v, s, b, h, i0, std::min(kForwardQueryBlock, s.Tq - i0), S.data(), l.data());
+          }
+    }
+    return;
+  }
 #pragma omp parallel
   {
     std::vector<F> score(static_cast<size_t>(s.Tk));
