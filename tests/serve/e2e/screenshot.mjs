@@ -1,18 +1,15 @@
 // Sends one message to a running chat-web and saves a screenshot once the reply has streamed:
 //   node screenshot.mjs --url http://127.0.0.1:8000/ --message "Hello" --out shot.png [--chromium /usr/bin/chromium]
 // (for README/notes screenshots against a real trained model; the ctest browser test is e2e.mjs).
+// playwright's launch() gives the browser a fresh temporary profile of its own.
 import { chromium } from "playwright-core";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 
 const args = {};
 for (let i = 2; i + 1 < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
 const browser = await chromium.launch({
   executablePath: args.chromium || "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         `--user-data-dir=${mkdtempSync(join(tmpdir(), "nanochat-shot-"))}`],
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 const page = await browser.newPage({ viewport: { width: 900, height: 600 } });
 await page.goto(args.url || "http://127.0.0.1:8000/");
