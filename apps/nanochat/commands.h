@@ -14,5 +14,6 @@ int infer_bench(const Args& args);
 int tok_train(const Args& args);
 int tok_eval(const Args& args);
 int base_train(const Args& args);
+int base_eval(const Args& args);
 
 }  // namespace nanochat::app

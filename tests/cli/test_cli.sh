@@ -109,6 +109,22 @@ if [[ -d "$SHARED/data/shards" && -d "$WORK/tok_small" ]]; then
   else
     failed=$((failed + 1)); echo "FAIL: chat-cli interactive session (exit $rc)"; echo "$out" | tail -5 | sed 's/^/    /'
   fi
+  # base-eval on the same checkpoint: CORE on the shared bundle (18 of 22 task files; 4 records per task
+  # leave the 10-shot tasks unfit) is a labelled partial CORE and writes the CSV; bpb and samples run too.
+  if [[ -d "$SHARED/data/core-eval" ]]; then
+    EVAL=(base-eval -g cli --tokenizer-dir "$WORK/tok_small")
+    expect "base-eval core prints a partial CORE" 0 "CORE metric \(partial, [0-9]+/22 tasks\): -?[0-9]+\.[0-9]{4}" -- "$BIN" "${EVAL[@]}" --eval core --max-per-task 4 --bundle-dir "$SHARED/data/core-eval"
+    csv="$NANOCHAT_BASE_DIR/base_eval/base_model_000006.csv"
+    if [[ -s "$csv" ]] && head -1 "$csv" | grep -q "^Task " && grep -q "^copa " "$csv" && tail -1 "$csv" | grep -q "^CORE (partial"; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1)); echo "FAIL: base-eval did not write $csv as expected"
+    fi
+    expect "base-eval names missing tasks" 0 "missing data: hellaswag_zeroshot, hellaswag, squad, coqa" -- "$BIN" "${EVAL[@]}" --eval core --max-per-task 4 --bundle-dir "$SHARED/data/core-eval"
+    expect "base-eval bpb and samples" 0 "val bpb: [0-9]+\.[0-9]{6}" -- "$BIN" "${EVAL[@]}" --eval sample,bpb --data-dir "$SHARED/data/shards" --split-tokens 1024 --device-batch-size 4
+    expect "base-eval bad mode" 2 "argument --eval: invalid choice: 'bogus'" -- "$BIN" "${EVAL[@]}" --eval core,bogus
+    expect "base-eval missing bundle" 1 "CORE eval bundle .* not found" -- "$BIN" "${EVAL[@]}" --eval core --bundle-dir "$WORK/nope"
+  fi
   out="$("$BIN" infer-bench -i base -g cli --tokenizer-dir "$WORK/tok_small" --prompt-tokens 16 --decode-tokens 4 --batch-sizes 1,2 2>&1)"; rc=$?
   if [[ $rc -eq 0 ]] && tail -1 <<<"$out" | python3 -c 'import json,sys; j=json.loads(sys.stdin.read()); assert [r["batch_size"] for r in j["sweep"]]==[1,2] and j["prompt_tokens"]==16 and j["peak_bandwidth_bytes_per_sec"] is None' 2>/dev/null; then
     passed=$((passed + 1))

@@ -1,0 +1,100 @@
+// The residual stream's lambda blends (spec §3.2 step 5.1, §4.4; also the backout of block L/2) and
+// the small elementwise helpers. Scalar gradients go through the deterministic two-pass reduction.
+#include "nanochat/kernels/cuda/check.h"
+#include "nanochat/kernels/cuda/device_math.cuh"
+#include "nanochat/kernels/cuda/ops.h"
+#include "nanochat/kernels/cuda/reduce.h"
+
+namespace nanochat::kernels::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ float value_of(ScalarParam s) { return s.ptr != nullptr ? s.scale * *s.ptr : s.scale; }
+__device__ __forceinline__ float widen(float x) { return x; }
+__device__ __forceinline__ float widen(const bf16& x) { return detail::load(x); }
+__device__ __forceinline__ void store(float& dst, float v) { dst = v; }
+__device__ __forceinline__ void store(bf16& dst, float v) { dst = detail::to_bf16(v); }
+
+#define NC_GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < (n); i += int64_t{gridDim.x} * blockDim.x)
+
+__global__ void residual_mix_forward_kernel(bf16* z, const bf16* x, const bf16* x0, ScalarParam alpha,
+                                            ScalarParam beta, int64_t n) {
+  const float a = value_of(alpha), b = value_of(beta);
+  NC_GRID_STRIDE(i, n) z[i] = detail::to_bf16(a * detail::load(x[i]) + b * detail::load(x0[i]));
+}
+
+// Grid of exactly kPartials blocks: block b's partial sums cover the same elements on every run.
+__global__ void residual_mix_backward_kernel(bf16* gx, float* gx0, float* partials, const bf16* gz, const bf16* x,
+                                             const bf16* x0, ScalarParam alpha, ScalarParam beta, int64_t n) {
+  __shared__ float scratch[32];
+  const float a = value_of(alpha), b = value_of(beta);
+  float sa = 0.0f, sb = 0.0f;
+  NC_GRID_STRIDE(i, n) {
+    const float g = detail::load(gz[i]);  // read before gx[i] is written: gx may alias gz
+    sa += g * detail::load(x[i]);
+    sb += g * detail::load(x0[i]);
+    gx0[i] += b * g;
+    gx[i] = detail::to_bf16(a * g);
+  }
+  sa = detail::block_sum(sa, scratch);
+  sb = detail::block_sum(sb, scratch);
+  if (threadIdx.x == 0) {
+    partials[blockIdx.x] = sa;
+    partials[detail::kPartials + blockIdx.x] = sb;
+  }
+}
+
+template <class Y, class X>
+__global__ void axpy_kernel(Y* y, float a, const X* x, int64_t n) {
+  NC_GRID_STRIDE(i, n) store(y[i], widen(y[i]) + a * widen(x[i]));
+}
+
+__global__ void scale_kernel(bf16* y, const bf16* x, float a, int64_t n) {
+  NC_GRID_STRIDE(i, n) y[i] = detail::to_bf16(a * detail::load(x[i]));
+}
+
+#undef NC_GRID_STRIDE
+
+template <class Y, class X>
+void launch_axpy(Y* y, float a, const X* x, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  axpy_kernel<<<detail::grid_for(n, kThreads), kThreads, 0, stream>>>(y, a, x, n);
+  NC_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void residual_mix_forward(bf16* z, const bf16* x, const bf16* x0, ScalarParam alpha, ScalarParam beta, int64_t n,
+                          cudaStream_t stream) {
+  if (n <= 0) return;
+  residual_mix_forward_kernel<<<detail::grid_for(n, kThreads), kThreads, 0, stream>>>(z, x, x0, alpha, beta, n);
+  NC_CUDA_CHECK_LAUNCH();
+}
+
+void residual_mix_backward(bf16* gx, float* gx0, float* g_alpha, float* g_beta, const bf16* gz, const bf16* x,
+                           const bf16* x0, ScalarParam alpha, ScalarParam beta, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  detail::StreamScratch partials(2 * detail::kPartials * sizeof(float), stream);
+  residual_mix_backward_kernel<<<detail::kPartials, kThreads, 0, stream>>>(gx, gx0, partials.floats(), gz, x, x0,
+                                                                           alpha, beta, n);
+  NC_CUDA_CHECK_LAUNCH();
+  // d/d(*alpha.ptr) = alpha.scale * sum(gz*x): the gradient of the stored parameter.
+  if (g_alpha != nullptr) detail::finish_partials(g_alpha, partials.floats(), 1, alpha.scale, stream);
+  if (g_beta != nullptr) detail::finish_partials(g_beta, partials.floats(detail::kPartials), 1, beta.scale, stream);
+}
+
+void add_inplace(bf16* y, const bf16* x, int64_t n, cudaStream_t stream) { launch_axpy(y, 1.0f, x, n, stream); }
+void add_inplace(float* y, const bf16* x, int64_t n, cudaStream_t stream) { launch_axpy(y, 1.0f, x, n, stream); }
+void add_inplace(bf16* y, const float* x, int64_t n, cudaStream_t stream) { launch_axpy(y, 1.0f, x, n, stream); }
+void axpy(float* y, float a, const float* x, int64_t n, cudaStream_t stream) { launch_axpy(y, a, x, n, stream); }
+
+void scale(bf16* y, const bf16* x, float a, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  scale_kernel<<<detail::grid_for(n, kThreads), kThreads, 0, stream>>>(y, x, a, n);
+  NC_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace nanochat::kernels::cuda
