@@ -1,6 +1,12 @@
 // An owning, typed device allocation (cudaMalloc/cudaFree), movable, not copyable. Sizes are in
-// elements. Host<->device copies are synchronous helpers for tests and setup; hot paths use the
-// stream-ordered calls on data() directly.
+// elements. Host<->device copies and fills are synchronous helpers for tests and setup; hot paths use
+// the stream-ordered calls on data() directly.
+//
+// "Synchronous" needs care: these calls go to the legacy default stream, which does not order with
+// the non-blocking stream the kernels run on (CudaContext), and a pageable cudaMemcpy to the device
+// or a cudaMemset may return before the data has landed. So each helper synchronises the device:
+// otherwise a kernel enqueued right after an upload can read half-copied input (seen on an H200:
+// a 2 MiB upload raced the loss kernel).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -40,16 +46,23 @@ class DeviceBuffer {
 
   void copy_from_host(std::span<const T> src) {
     check_size(src.size());
-    if (!src.empty()) NC_CUDA_CHECK(cudaMemcpy(ptr_, src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice));
+    if (src.empty()) return;
+    NC_CUDA_CHECK(cudaMemcpy(ptr_, src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice));
+    NC_CUDA_CHECK(cudaDeviceSynchronize());
   }
+  // Waits for all device work first (the kernels that write this buffer run on other streams).
   std::vector<T> to_host() const {
     std::vector<T> out(count_);
-    if (count_ > 0) NC_CUDA_CHECK(cudaMemcpy(out.data(), ptr_, bytes(), cudaMemcpyDeviceToHost));
+    if (count_ == 0) return out;
+    NC_CUDA_CHECK(cudaDeviceSynchronize());
+    NC_CUDA_CHECK(cudaMemcpy(out.data(), ptr_, bytes(), cudaMemcpyDeviceToHost));
     return out;
   }
   // Every byte set to `byte` (0xff makes fp32 and bf16 elements NaN: used to poison outputs).
   void fill_bytes(int byte) {
-    if (count_ > 0) NC_CUDA_CHECK(cudaMemset(ptr_, byte, bytes()));
+    if (count_ == 0) return;
+    NC_CUDA_CHECK(cudaMemset(ptr_, byte, bytes()));
+    NC_CUDA_CHECK(cudaDeviceSynchronize());
   }
 
  private:
