@@ -15,5 +15,6 @@ int tok_train(const Args& args);
 int tok_eval(const Args& args);
 int base_train(const Args& args);
 int base_eval(const Args& args);
+int chat_eval(const Args& args);
 
 }  // namespace nanochat::app

@@ -31,6 +31,7 @@ constexpr Command kCommands[] = {
     {"tok-eval", "scripts.tok_eval", "compare the tokenizer's compression with GPT-2 and GPT-4", nanochat::app::tok_eval},
     {"base-train", "scripts.base_train", "pretrain the base model (CPU)", nanochat::app::base_train},
     {"base-eval", "scripts.base_eval", "CORE metric, bits per byte and samples of a base model", nanochat::app::base_eval},
+    {"chat-eval", "scripts.chat_eval", "accuracy of a chat model on ARC, MMLU, GSM8K, HumanEval (ChatCORE)", nanochat::app::chat_eval},
     {"chat-cli", "scripts.chat_cli", "chat with a trained model in the terminal", nanochat::app::chat_cli},
     {"infer-bench", "scripts.infer_bench", "latency, throughput and utilisation of a checkpoint", nanochat::app::infer_bench},
     {"chat-web", "scripts.chat_web", "serve the web chat UI and an OpenAI-compatible API", nanochat::app::chat_web},

@@ -124,6 +124,11 @@ if [[ -d "$SHARED/data/shards" && -d "$WORK/tok_small" ]]; then
     expect "base-eval bpb and samples" 0 "val bpb: [0-9]+\.[0-9]{6}" -- "$BIN" "${EVAL[@]}" --eval sample,bpb --data-dir "$SHARED/data/shards" --split-tokens 1024 --device-batch-size 4
     expect "base-eval bad mode" 2 "argument --eval: invalid choice: 'bogus'" -- "$BIN" "${EVAL[@]}" --eval core,bogus
     expect "base-eval missing bundle" 1 "CORE eval bundle .* not found" -- "$BIN" "${EVAL[@]}" --eval core --bundle-dir "$WORK/nope"
+    # chat-eval on the base checkpoint (smoke test): generative GSM8K and categorical MMLU print Final lines.
+    CEVAL=(chat-eval -i base -g cli --tokenizer-dir "$WORK/tok_small" --data-root "$SHARED/data")
+    expect "chat-eval GSM8K" 0 "Final: [0-9]+/2 \([0-9]+\.[0-9]{2}%\)" -- "$BIN" "${CEVAL[@]}" -a GSM8K -x 2 -m 8
+    expect "chat-eval MMLU" 0 "Final: [0-9]+/4 \([0-9]+\.[0-9]{2}%\)" -- "$BIN" "${CEVAL[@]}" -a MMLU -x 4
+    expect "chat-eval unknown task" 2 "unknown task 'Bogus'" -- "$BIN" "${CEVAL[@]}" -a "GSM8K|Bogus"
   fi
   out="$("$BIN" infer-bench -i base -g cli --tokenizer-dir "$WORK/tok_small" --prompt-tokens 16 --decode-tokens 4 --batch-sizes 1,2 2>&1)"; rc=$?
   if [[ $rc -eq 0 ]] && tail -1 <<<"$out" | python3 -c 'import json,sys; j=json.loads(sys.stdin.read()); assert [r["batch_size"] for r in j["sweep"]]==[1,2] and j["prompt_tokens"]==16 and j["peak_bandwidth_bytes_per_sec"] is None' 2>/dev/null; then

@@ -1,0 +1,163 @@
+// nanochat chat-eval: accuracy of a chat model on the chat tasks (scripts/chat_eval.py, spec
+// tokenizer-inference-eval.md §7): multiple-choice tasks read the letter the model prefers right after
+// <|assistant_start|> (one forward per batch), generative tasks sample with the engine (seed 42) and
+// check the completions; ChatCORE when all five tasks ran. Single process (the original's ranks are
+// one rank here). Task data comes from local files (--data-root; the original downloads from HF):
+//   gsm8k/test.jsonl, mmlu/data/test/*.csv, humaneval/HumanEval.jsonl.gz, core-eval/ (ARC).
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "nanochat/core/cli.h"
+#include "nanochat/core/error.h"
+#include "nanochat/core/log.h"
+#include "nanochat/core/paths.h"
+#include "nanochat/engine/engine.h"
+#include "nanochat/engine/load_model.h"
+#include "nanochat/eval/tasks/arc.h"
+#include "nanochat/eval/tasks/chat_eval_runner.h"
+#include "nanochat/eval/tasks/gsm8k.h"
+#include "nanochat/eval/tasks/humaneval.h"
+#include "nanochat/eval/tasks/mmlu.h"
+
+namespace nanochat::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+using eval::tasks::Task;
+
+// HEAD's task list and random-guess baselines (§7.1), in the original's order.
+struct TaskSpec {
+  const char* name;
+  double baseline;
+};
+constexpr TaskSpec kAllTasks[] = {
+    {"ARC-Easy", 0.25}, {"ARC-Challenge", 0.25}, {"MMLU", 0.25}, {"GSM8K", 0.0}, {"HumanEval", 0.0}};
+
+std::unique_ptr<Task> make_task(const std::string& name, const fs::path& root) {
+  if (name == "ARC-Easy" || name == "ARC-Challenge")
+    return std::make_unique<eval::tasks::ARC>(root / "core-eval", name, "test");
+  if (name == "MMLU") return std::make_unique<eval::tasks::MMLU>(root / "mmlu" / "data", "test");
+  if (name == "GSM8K") return std::make_unique<eval::tasks::GSM8K>(root / "gsm8k", "test");
+  if (name == "HumanEval") return std::make_unique<eval::tasks::HumanEval>(root / "humaneval" / "HumanEval.jsonl.gz");
+  fail("unknown task {}", name);
+}
+
+using eval::tasks::ChatEvalTally;
+
+void print_final(const ChatEvalTally& t) {
+  std::printf("Final: %lld/%lld (%.2f%%)\n", static_cast<long long>(t.passed), static_cast<long long>(t.total),
+              100.0 * t.accuracy());
+}
+
+std::vector<std::string> split_task_names(const std::string& text) {
+  std::vector<std::string> names;
+  size_t pos = 0;
+  for (;;) {
+    const size_t bar = text.find('|', pos);
+    names.push_back(text.substr(pos, bar == std::string::npos ? std::string::npos : bar - pos));
+    if (bar == std::string::npos) break;
+    pos = bar + 1;
+  }
+  for (const auto& name : names) {
+    const bool known = std::any_of(std::begin(kAllTasks), std::end(kAllTasks),
+                                   [&](const TaskSpec& s) { return name == s.name; });
+    if (!known)
+      usage_fail("argument -a/--task-name: unknown task '{}' (choose from ARC-Easy, ARC-Challenge, MMLU, GSM8K, "
+                 "HumanEval; '|'-separated)",
+                 name);
+  }
+  return names;
+}
+
+}  // namespace
+
+int chat_eval(const Args& args) {
+  std::string source, task_name, device, tokenizer_dir, data_root;
+  std::optional<std::string> tag;
+  std::optional<int64_t> step, max_problems;
+  double temperature = 0.0;
+  int64_t max_new_tokens = 512, num_samples = 1, top_k = 50, batch_size = 8;
+  ArgParser p("nanochat chat-eval", "Evaluate a chat model on ARC, MMLU, GSM8K and HumanEval (ChatCORE).");
+  p.add("-i,--source", &source, "checkpoint source (required; base is accepted for smoke tests)",
+        {"", "sft", "rl", "base"})
+      .add("-a,--task-name", &task_name, "task names separated by '|' (default: all five)")
+      .add("-t,--temperature", &temperature, "sampling temperature (generative tasks)")
+      .add("-m,--max-new-tokens", &max_new_tokens, "tokens per completion (generative tasks)")
+      .add("-n,--num-samples", &num_samples, "completions per problem; a problem passes if any does")
+      .add("-k,--top-k", &top_k, "sample among the k most likely tokens (0 = all)")
+      .add("-b,--batch-size", &batch_size, "problems per forward (categorical tasks)")
+      .add("-g,--model-tag", &tag, "model tag (default: the largest d<N>)")
+      .add("-s,--step", &step, "checkpoint step (default: the last)")
+      .add("-x,--max-problems", &max_problems, "problems per task (default: all)")
+      .add("--device-type", &device, "cpu (the CUDA backend is not built yet)", {"", "cpu", "cuda"})
+      .add("--data-root", &data_root,
+           "folder with gsm8k/, mmlu/data/, humaneval/, core-eval/ (default: $NANOCHAT_BASE_DIR/task_data)")
+      .add("--tokenizer-dir", &tokenizer_dir, "tokenizer directory (default: $NANOCHAT_BASE_DIR/tokenizer)");
+  if (!p.parse(args)) return 0;
+  if (source.empty()) usage_fail("the following arguments are required: -i/--source");
+  if (temperature < 0) usage_fail("argument -t/--temperature: must be >= 0, got {}", temperature);
+  if (max_new_tokens < 1) usage_fail("argument -m/--max-new-tokens: must be at least 1, got {}", max_new_tokens);
+  if (num_samples < 1) usage_fail("argument -n/--num-samples: must be at least 1, got {}", num_samples);
+  if (batch_size < 1) usage_fail("argument -b/--batch-size: must be at least 1, got {}", batch_size);
+  if (max_problems && *max_problems < 0) usage_fail("argument -x/--max-problems: must be >= 0, got {}", *max_problems);
+  if (device == "cuda") fail("--device-type cuda: this build has no CUDA evaluation yet; use cpu");
+
+  std::vector<std::string> names;
+  if (task_name.empty()) {
+    for (const auto& s : kAllTasks) names.emplace_back(s.name);
+  } else {
+    names = split_task_names(task_name);
+  }
+  const fs::path root = data_root.empty() ? base_dir() / "task_data" : fs::path(data_root);
+
+  engine::LoadedModel loaded = engine::load_model(
+      source, tag, step, tokenizer_dir.empty() ? std::nullopt : std::optional<fs::path>(tokenizer_dir));
+  log_info("chat-eval: {} {} step {} ({})", source, loaded.model_tag, loaded.step, loaded.checkpoint_dir.string());
+  const Tokenizer& tok = *loaded.tokenizer;
+  const engine::Engine eng(*loaded.model, tok);
+  engine::GenerateOptions gen;
+  gen.num_samples = num_samples;
+  gen.max_tokens = max_new_tokens;
+  gen.temperature = temperature;
+  gen.top_k = top_k;
+  gen.seed = 42;
+
+  std::map<std::string, double> results;
+  for (const auto& name : names) {
+    const auto task = make_task(name, root);
+    const int64_t n = max_problems ? std::min(*max_problems, task->size()) : task->size();
+    ChatEvalTally t;
+    if (task->eval_type() == eval::tasks::EvalType::categorical) {
+      t = eval::tasks::run_categorical_eval(*loaded.model, tok, *task, n, batch_size);
+    } else {
+      t = eval::tasks::run_generative_eval(eng, *task, n, gen, [](const ChatEvalTally& run) {
+        std::printf("\r\033[KRank 0 | %lld/%lld (%.2f%%)", static_cast<long long>(run.passed),
+                    static_cast<long long>(run.total), 100.0 * run.accuracy());
+        std::fflush(stdout);
+      });
+      std::printf("\n");
+    }
+    print_final(t);
+    results[name] = t.accuracy();
+    std::printf("%s accuracy: %.2f%%\n", name.c_str(), 100.0 * t.accuracy());
+  }
+  const bool all = std::all_of(std::begin(kAllTasks), std::end(kAllTasks),
+                               [&](const TaskSpec& s) { return results.count(s.name) > 0; });
+  if (all) {
+    double sum = 0;
+    for (const auto& s : kAllTasks) sum += (results[s.name] - s.baseline) / (1.0 - s.baseline);
+    std::printf("ChatCORE metric: %.4f\n", sum / static_cast<double>(std::size(kAllTasks)));
+  }
+  return 0;
+}
+
+}  // namespace nanochat::app

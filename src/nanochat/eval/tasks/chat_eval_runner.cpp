@@ -1,0 +1,120 @@
+#include "nanochat/eval/tasks/chat_eval_runner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "nanochat/core/error.h"
+#include "nanochat/kernels/ops.h"
+#include "nanochat/model/activations.h"
+#include "nanochat/tokenizer/chat_format.h"
+
+namespace nanochat::eval::tasks {
+
+namespace {
+
+// The single token of a letter; the original asserts exactly one.
+TokenId letter_token(const Tokenizer& tok, const std::string& letter, std::map<std::string, TokenId>& cache) {
+  if (auto it = cache.find(letter); it != cache.end()) return it->second;
+  const auto ids = tok.encode(letter);
+  NC_CHECK(ids.size() == 1, "chat eval: the answer letter '{}' encodes to {} tokens, expected exactly 1", letter,
+           ids.size());
+  return cache[letter] = ids[0];
+}
+
+}  // namespace
+
+std::vector<std::string> predict_letters(model::GPT<float>& model, const Tokenizer& tok,
+                                         std::span<const nlohmann::json> conversations) {
+  if (conversations.empty()) return {};
+  const auto& cfg = model.config();
+  const auto B = static_cast<int64_t>(conversations.size());
+  std::vector<std::vector<TokenId>> prompts;
+  int64_t T = 0;
+  for (const auto& conv : conversations) {
+    prompts.push_back(render_for_completion(tok, conv));
+    T = std::max(T, static_cast<int64_t>(prompts.back().size()));
+  }
+  NC_CHECK(T <= 10 * cfg.sequence_len, "chat eval: a prompt of {} tokens exceeds the model's rotary table ({})", T,
+           10 * cfg.sequence_len);
+  std::vector<int64_t> idx(static_cast<size_t>(B * T), static_cast<int64_t>(tok.bos_id()));
+  for (int64_t r = 0; r < B; ++r) {
+    const auto& p = prompts[static_cast<size_t>(r)];
+    std::copy(p.begin(), p.end(), idx.begin() + r * T);
+  }
+  model::Activations<float> acts(cfg, B, T);
+  model.forward(acts, idx.data(), nullptr);
+
+  const int64_t C = cfg.n_embd;
+  const float* lm_head = model.param("lm_head.weight").data();
+  std::map<std::string, TokenId> cache;
+  std::vector<std::string> out;
+  for (int64_t r = 0; r < B; ++r) {
+    const auto& conv = conversations[static_cast<size_t>(r)];
+    const int64_t pos = static_cast<int64_t>(prompts[static_cast<size_t>(r)].size()) - 1;
+    const float* h = acts.xf_n + (r * T + pos) * C;
+    const auto letters = conv.at("letters");
+    NC_CHECK(letters.is_array() && !letters.empty(), "chat eval: conversation {} has no 'letters'", r);
+    std::string best;
+    float best_logit = 0;
+    for (size_t k = 0; k < letters.size(); ++k) {
+      const std::string letter = letters[k].get<std::string>();
+      const TokenId id = letter_token(tok, letter, cache);
+      NC_CHECK(static_cast<int64_t>(id) < cfg.vocab_size, "chat eval: letter id {} outside the model's vocabulary",
+               id);
+      // One row of the lm_head product, softcapped as the model's logits are.
+      float z = 0;
+      kernels::cpu::linear_forward(&z, h, lm_head + static_cast<int64_t>(id) * C, 1, 1, C);
+      const auto capped = static_cast<float>(model::kLogitSoftcap * std::tanh(z / model::kLogitSoftcap));
+      if (k == 0 || capped > best_logit) {  // first maximum on ties, as torch.argmax
+        best_logit = capped;
+        best = letter;
+      }
+    }
+    out.push_back(std::move(best));
+  }
+  return out;
+}
+
+ChatEvalTally run_categorical_eval(model::GPT<float>& model, const Tokenizer& tok, const Task& task, int64_t n,
+                                   int64_t batch_size) {
+  NC_CHECK(batch_size >= 1, "chat eval: batch size must be at least 1 (got {})", batch_size);
+  NC_CHECK(n >= 0 && n <= task.size(), "chat eval: {} problems requested from {} ({} available)", n, task.name(),
+           task.size());
+  ChatEvalTally tally;
+  for (int64_t b0 = 0; b0 < n; b0 += batch_size) {
+    std::vector<nlohmann::json> convs;
+    for (int64_t i = b0; i < std::min(n, b0 + batch_size); ++i) convs.push_back(task.at(i));
+    const auto predicted = predict_letters(model, tok, convs);
+    for (size_t k = 0; k < convs.size(); ++k) {
+      tally.passed += task.evaluate(convs[k], predicted[k]) ? 1 : 0;
+      ++tally.total;
+    }
+  }
+  return tally;
+}
+
+ChatEvalTally run_generative_eval(const engine::Engine& eng, const Task& task, int64_t n,
+                                  const engine::GenerateOptions& options, const ChatEvalProgress& progress) {
+  NC_CHECK(n >= 0 && n <= task.size(), "chat eval: {} problems requested from {} ({} available)", n, task.name(),
+           task.size());
+  const Tokenizer& tok = eng.tokenizer();
+  ChatEvalTally tally;
+  for (int64_t i = 0; i < n; ++i) {
+    const nlohmann::json conv = task.at(i);
+    const auto prompt = render_for_completion(tok, conv);
+    const auto batch = eng.generate_batch(prompt, options);
+    bool passed = false;
+    for (const auto& row : batch.tokens) {
+      const std::span<const TokenId> completion(row.data() + prompt.size(), row.size() - prompt.size());
+      // Every sample is judged (HumanEval runs each), as the original's any() over a list.
+      if (task.evaluate(conv, tok.decode(completion))) passed = true;
+    }
+    tally.passed += passed ? 1 : 0;
+    ++tally.total;
+    if (progress) progress(tally);
+  }
+  return tally;
+}
+
+}  // namespace nanochat::eval::tasks

@@ -1,0 +1,41 @@
+// The two chat-eval loops (spec §7.2, §7.3), single process (the original's rank 0 of 1).
+// Categorical: batches of consecutive problems, prompts right-padded with BOS, one forward each; the
+// prediction is the argmax (first on ties) of the softcapped logits at the <|assistant_start|>
+// position, restricted to the problem's letters — only those logits are computed from the final
+// hidden state. Generative: engine.generate_batch per problem; a problem passes if any sample does.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "nanochat/engine/engine.h"
+#include "nanochat/eval/tasks/task.h"
+#include "nanochat/model/gpt.h"
+#include "nanochat/tokenizer/tokenizer.h"
+
+namespace nanochat::eval::tasks {
+
+struct ChatEvalTally {
+  int64_t passed = 0, total = 0;
+  double accuracy() const { return total > 0 ? static_cast<double>(passed) / static_cast<double>(total) : 0.0; }
+};
+
+// The letter the model picks for each conversation (each has a "letters" list of one-token strings),
+// all in one forward.
+std::vector<std::string> predict_letters(model::GPT<float>& model, const Tokenizer& tok,
+                                         std::span<const nlohmann::json> conversations);
+
+// Problems 0..n-1 of a categorical task, batch_size per forward.
+ChatEvalTally run_categorical_eval(model::GPT<float>& model, const Tokenizer& tok, const Task& task, int64_t n,
+                                   int64_t batch_size);
+
+// Called after each generative problem with the running tally.
+using ChatEvalProgress = std::function<void(const ChatEvalTally&)>;
+
+// Problems 0..n-1 of a generative task; completions = decode(tokens after the prompt).
+ChatEvalTally run_generative_eval(const engine::Engine& eng, const Task& task, int64_t n,
+                                  const engine::GenerateOptions& options, const ChatEvalProgress& progress = {});
+
+}  // namespace nanochat::eval::tasks
