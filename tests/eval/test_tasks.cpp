@@ -3,18 +3,24 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 
 #include "nanochat/core/error.h"
 #include "nanochat/core/file_io.h"
+#include "nanochat/core/safetensors.h"
+#include "nanochat/engine/engine.h"
 #include "nanochat/eval/python_random.h"
 #include "nanochat/eval/sandbox.h"
 #include "nanochat/eval/tasks/arc.h"
+#include "nanochat/eval/tasks/chat_eval_runner.h"
 #include "nanochat/eval/tasks/custom_json.h"
 #include "nanochat/eval/tasks/gsm8k.h"
 #include "nanochat/eval/tasks/humaneval.h"
 #include "nanochat/eval/tasks/mmlu.h"
 #include "nanochat/eval/tasks/task.h"
 #include "nanochat/eval/tasks/task_data.h"
+#include "nanochat/model/activations.h"
+#include "nanochat/model/gpt.h"
 #include "nanochat/tokenizer/chat_format.h"
 #include "test_support.h"
 
@@ -338,6 +344,123 @@ TEST(CustomJSON, ReadsConversationsAndRejectsBadOnes) {
   const auto not_json = tmp.path() / "j.jsonl";
   write_file_atomic(not_json, "{oops\n");
   EXPECT_THROW(CustomJSON{not_json}, Error);
+}
+
+// ---- chat-eval loops on the golden tiny model ----
+
+class ListTask final : public Task {
+ public:
+  ListTask(std::vector<json> convs, EvalType type) : convs_(std::move(convs)), type_(type) {}
+  std::string name() const override { return "list"; }
+  EvalType eval_type() const override { return type_; }
+  int64_t num_examples() const override { return static_cast<int64_t>(convs_.size()); }
+  json get_example(int64_t i) const override { return convs_.at(static_cast<size_t>(i)); }
+  bool evaluate(const json& conv, std::string_view completion) const override {
+    seen.emplace_back(completion);
+    if (type_ == EvalType::categorical) return evaluate_letter(conv, completion, "list");
+    return completion.size() % 2 == 0;
+  }
+  mutable std::vector<std::string> seen;
+
+ private:
+  std::vector<json> convs_;
+  EvalType type_;
+};
+
+json mc(const std::string& q, std::vector<std::string> letters, const std::string& answer) {
+  std::vector<std::string> choices;
+  for (size_t i = 0; i < letters.size(); ++i) choices.push_back(q + std::to_string(i));
+  return arc_conversation(q, letters, choices, answer);
+}
+
+// Reference: the full logits of one unpadded prompt, restricted to the letters, first maximum.
+std::string reference_letter(model::GPT<float>& gpt, const Tokenizer& tok, const json& conv) {
+  const auto prompt = render_for_completion(tok, conv);
+  const auto T = static_cast<int64_t>(prompt.size());
+  const std::vector<int64_t> idx(prompt.begin(), prompt.end());
+  model::Activations<float> acts(gpt.config(), 1, T);
+  gpt.forward(acts, idx.data(), nullptr);
+  std::vector<float> logits(static_cast<size_t>(T * gpt.config().vocab_size));
+  gpt.logits(acts, logits.data());
+  const float* last = logits.data() + (T - 1) * gpt.config().vocab_size;
+  std::string best;
+  float best_z = 0;
+  for (const auto& l : conv["letters"]) {
+    const float z = last[tok.encode(l.get<std::string>())[0]];
+    if (best.empty() || z > best_z) {
+      best_z = z;
+      best = l.get<std::string>();
+    }
+  }
+  return best;
+}
+
+TEST(ChatEvalRunner, CategoricalMatchesFullLogitsAcrossPadding) {
+  NC_REQUIRE_SHARED(model_path, "golden/gpt_tiny_gqa_window.safetensors");
+  SafetensorsReader file(model_path);
+  model::GPT<float> gpt(model::GPTConfig::from_json(file.metadata_value("config")));
+  gpt.load(file, "param.");
+  const Tokenizer tok = Tokenizer::from_merges({});
+  // Different prompt lengths (so rows are padded), 3-5 options, digit labels.
+  std::vector<json> convs = {mc("Why is the sky blue?", {"A", "B", "C", "D"}, "A"),
+                             mc("2+2?", {"1", "2", "3"}, "2"),
+                             mc("Pick the longest answer among these five options, please.", {"A", "B", "C", "D", "E"}, "E"),
+                             mc("x", {"A", "B", "C", "D"}, "C")};
+  const auto batched = predict_letters(gpt, tok, convs);
+  ASSERT_EQ(batched.size(), convs.size());
+  for (size_t i = 0; i < convs.size(); ++i) {
+    EXPECT_EQ(batched[i], reference_letter(gpt, tok, convs[i])) << i;
+  }
+  // The tally equals the count of references the model hits, whatever the batch size.
+  int64_t expected = 0;
+  for (size_t i = 0; i < convs.size(); ++i) expected += batched[i] == convs[i]["messages"][1]["content"] ? 1 : 0;
+  const ListTask task(convs, EvalType::categorical);
+  for (int64_t bs : {1, 3, 8}) {
+    const auto t = run_categorical_eval(gpt, tok, task, 4, bs);
+    EXPECT_EQ(t.total, 4);
+    EXPECT_EQ(t.passed, expected) << bs;
+  }
+  EXPECT_EQ(run_categorical_eval(gpt, tok, task, 2, 8).total, 2);
+  EXPECT_THROW(run_categorical_eval(gpt, tok, task, 5, 8), Error);
+  // A multi-token "letter" is refused, as the original asserts.
+  const std::vector<json> bad = {mc("q", {"AB", "C"}, "C")};
+  EXPECT_THROW(predict_letters(gpt, tok, bad), Error);
+}
+
+TEST(ChatEvalRunner, GenerativeJudgesEachSampleAfterThePrompt) {
+  NC_REQUIRE_SHARED(model_path, "golden/gpt_tiny_gqa_window.safetensors");
+  SafetensorsReader file(model_path);
+  model::GPT<float> gpt(model::GPTConfig::from_json(file.metadata_value("config")));
+  gpt.load(file, "param.");
+  const Tokenizer tok = Tokenizer::from_merges({});
+  const engine::Engine eng(gpt, tok);
+  const std::vector<json> convs = {user_assistant("Hello there", "hi"), user_assistant("What is 2+2?", "4")};
+  const ListTask task(convs, EvalType::generative);
+  engine::GenerateOptions o;
+  o.num_samples = 3;
+  o.max_tokens = 5;
+  o.temperature = 1.0;
+  o.top_k = 50;
+  std::vector<int64_t> progress;
+  const auto t = run_generative_eval(eng, task, 2, o, [&](const ChatEvalTally& run) { progress.push_back(run.total); });
+  EXPECT_EQ(progress, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(t.total, 2);
+  ASSERT_EQ(task.seen.size(), 6u);  // every sample judged
+  // The completions are exactly the decoded tokens after each prompt, seed 42.
+  int64_t passed = 0;
+  for (size_t p = 0; p < 2; ++p) {
+    const auto prompt = render_for_completion(tok, convs[p]);
+    const auto batch = eng.generate_batch(prompt, o);
+    bool any = false;
+    for (size_t s = 0; s < 3; ++s) {
+      const auto& row = batch.tokens[s];
+      const std::string text = tok.decode(std::span<const TokenId>(row.data() + prompt.size(), row.size() - prompt.size()));
+      EXPECT_EQ(task.seen[p * 3 + s], text);
+      any = any || text.size() % 2 == 0;
+    }
+    passed += any ? 1 : 0;
+  }
+  EXPECT_EQ(t.passed, passed);
 }
 
 }  // namespace
