@@ -7,6 +7,7 @@
 #include "nanochat/core/file_io.h"
 #include "nanochat/engine/python_float.h"
 #include "nanochat/eval/core_prompts.h"
+#include "nanochat/eval/csv.h"
 
 namespace nanochat::eval {
 
@@ -189,59 +190,6 @@ std::vector<CoreTaskConfig> parse_core_yaml(std::string_view text, const std::st
   NC_CHECK(!tasks.empty(), "{}: icl_tasks is empty", source);
   return tasks;
 }
-
-namespace {
-
-// RFC 4180 records (quoted fields may hold commas, doubled quotes and newlines).
-std::vector<std::vector<std::string>> parse_csv(std::string_view text, const std::string& source) {
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> row;
-  std::string field;
-  bool quoted = false, field_started = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          field += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        field += c;
-      }
-      continue;
-    }
-    if (c == '"' && field.empty()) {
-      quoted = field_started = true;
-    } else if (c == ',') {
-      row.push_back(std::move(field));
-      field.clear();
-      field_started = true;
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      if (field_started || !field.empty() || !row.empty()) {
-        row.push_back(std::move(field));
-        rows.push_back(std::move(row));
-      }
-      row.clear();
-      field.clear();
-      field_started = false;
-    } else {
-      field += c;
-      field_started = true;
-    }
-  }
-  NC_CHECK(!quoted, "{}: unterminated quoted field", source);
-  if (field_started || !field.empty() || !row.empty()) {
-    row.push_back(std::move(field));
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
-
-}  // namespace
 
 std::map<std::string, double> parse_eval_meta_csv(std::string_view text, const std::string& source) {
   const auto rows = parse_csv(text, source);

@@ -10,13 +10,12 @@
 #include <string_view>
 #include <vector>
 
+#include "nanochat/eval/csv.h"
 #include "nanochat/eval/tasks/task.h"
 
 namespace nanochat::eval::tasks {
 
-// Python csv.reader (default dialect) over a whole file: quoted fields, "" escapes, newlines inside
-// quotes. Rows that are entirely empty lines yield nothing, as csv.reader does.
-std::vector<std::vector<std::string>> parse_csv(std::string_view text, std::string_view where);
+using eval::parse_csv;  // eval/csv.h
 
 nlohmann::json mmlu_conversation(const std::string& question, const std::vector<std::string>& choices,
                                  const std::string& answer_letter, const std::string& subject);
