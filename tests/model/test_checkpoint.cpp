@@ -8,6 +8,7 @@
 #include <functional>
 #include <random>
 
+#include "nanochat/core/bf16.h"
 #include "nanochat/core/error.h"
 #include "nanochat/core/file_io.h"
 #include "nanochat/core/safetensors.h"
@@ -236,7 +237,7 @@ TEST(Checkpoint, WeightsRoundTripBitwiseWithStateDictNames) {
   model::load_weights(path, b);
   const auto wte = b.param("transformer.wte.weight");
   const auto wte_a = a.param("transformer.wte.weight");
-  for (size_t i = 0; i < wte.size(); ++i) ASSERT_EQ(wte[i], bf16_bits_to_f32(f32_to_bf16_bits(wte_a[i])));
+  for (size_t i = 0; i < wte.size(); ++i) ASSERT_EQ(wte[i], bf16::to_float(bf16::from_float(wte_a[i])));
 }
 
 TEST(Checkpoint, WeightsErrorsNameTheTensor) {

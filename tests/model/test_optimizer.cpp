@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "nanochat/core/bf16.h"
 #include "nanochat/core/error.h"
 #include "nanochat/core/safetensors.h"
 #include "nanochat/optim/adamw.h"
@@ -70,7 +71,7 @@ TEST(AdamW, Bf16StorageRoundsParamAndMoments) {
   const std::vector<float> g = random_vector(n, 3, 0.1f);
   adamw_step(p.data(), g.data(), m.data(), v.data(), n, 1, {0.1, 0.8, 0.995, 1e-10, 0.001}, true);
   for (size_t i = 0; i < n; ++i)
-    for (float x : {p[i], m[i], v[i]}) ASSERT_EQ(bf16_bits_to_f32(f32_to_bf16_bits(x)), x) << i;
+    for (float x : {p[i], m[i], v[i]}) ASSERT_EQ(bf16::to_float(bf16::from_float(x)), x) << i;
 }
 
 TEST(AdamW, LerpUsesPyTorchsTwoBranches) {

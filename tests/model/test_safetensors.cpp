@@ -1,3 +1,4 @@
+#include "nanochat/core/bf16.h"
 #include "nanochat/core/safetensors.h"
 
 #include <gtest/gtest.h>
@@ -37,7 +38,7 @@ TEST(Safetensors, RoundTripsTensorsAndMetadata) {
   SafetensorsWriter w;
   const std::vector<float> a = {1.5f, -2.0f, 3.25f, 0.0f, 1e-30f, -7.0f};
   const std::vector<int64_t> ids = {0, -1, 1LL << 40};
-  const std::vector<uint16_t> bf = {f32_to_bf16_bits(1.0f), f32_to_bf16_bits(-0.5f)};
+  const std::vector<uint16_t> bf = {bf16::from_float(1.0f), bf16::from_float(-0.5f)};
   w.add_f32("layer.a", {2, 3}, a);
   w.add_i64("ids", {3}, ids);
   w.add("half", DType::BF16, {2}, std::as_bytes(std::span<const uint16_t>(bf)));
@@ -104,11 +105,11 @@ TEST(Safetensors, RejectsMalformedFiles) {
 }
 
 TEST(Safetensors, Bf16AndF16Conversions) {
-  EXPECT_EQ(bf16_bits_to_f32(0x3f80), 1.0f);
-  EXPECT_EQ(f32_to_bf16_bits(1.0f), 0x3f80);
+  EXPECT_EQ(bf16::to_float(0x3f80), 1.0f);
+  EXPECT_EQ(bf16::from_float(1.0f), 0x3f80);
   // Round to nearest even: 1 + 2^-8 is halfway between bf16 1.0 and 1.0078125 -> 1.0.
-  EXPECT_EQ(f32_to_bf16_bits(1.00390625f), 0x3f80);
-  EXPECT_EQ(f32_to_bf16_bits(1.01171875f), 0x3f82);
+  EXPECT_EQ(bf16::from_float(1.00390625f), 0x3f80);
+  EXPECT_EQ(bf16::from_float(1.01171875f), 0x3f82);
   EXPECT_EQ(f16_bits_to_f32(0x3c00), 1.0f);
   EXPECT_EQ(f16_bits_to_f32(0xc000), -2.0f);
   EXPECT_EQ(f16_bits_to_f32(0x0001), 5.9604644775390625e-08f);  // smallest subnormal

@@ -1,3 +1,4 @@
+#include "nanochat/core/bf16.h"
 #include "nanochat/core/safetensors.h"
 
 #include <fmt/format.h>
@@ -68,15 +69,6 @@ int64_t TensorInfo::numel() const {
 }
 
 std::string shape_string(std::span<const int64_t> shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
-
-float bf16_bits_to_f32(uint16_t bits) { return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16); }
-
-uint16_t f32_to_bf16_bits(float x) {
-  uint32_t u = std::bit_cast<uint32_t>(x);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // quiet NaN
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
 
 float f16_bits_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
@@ -202,7 +194,7 @@ void convert_float(const TensorInfo& ti, const std::byte* src, Out* dst, const s
       for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(load<double>(src + 8 * i));
       return;
     case DType::BF16:
-      for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(bf16_bits_to_f32(load<uint16_t>(src + 2 * i)));
+      for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(bf16::to_float(load<uint16_t>(src + 2 * i)));
       return;
     case DType::F16:
       for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(f16_bits_to_f32(load<uint16_t>(src + 2 * i)));

@@ -82,9 +82,6 @@ class SafetensorsWriter {
   std::map<std::string, std::string> metadata_;
 };
 
-// bf16/fp16 <-> fp32 conversions used by the reader (bf16 rounding is round-to-nearest-even).
-float bf16_bits_to_f32(uint16_t bits);
-uint16_t f32_to_bf16_bits(float x);
 float f16_bits_to_f32(uint16_t bits);
 
 }  // namespace nanochat

@@ -1,3 +1,4 @@
+#include "nanochat/core/bf16.h"
 #include "nanochat/model/checkpoint.h"
 
 #include <fmt/format.h>
@@ -242,7 +243,7 @@ void save_weights(const fs::path& path, const GPT<float>& model, const WeightsOp
     const bool embedding = name == "transformer.wte.weight" || name.rfind("value_embeds.", 0) == 0;
     if (options.bf16_embeddings && embedding) {
       std::vector<uint16_t> bits(e.numel);
-      for (size_t i = 0; i < e.numel; ++i) bits[i] = f32_to_bf16_bits(values[i]);
+      for (size_t i = 0; i < e.numel; ++i) bits[i] = bf16::from_float(values[i]);
       w.add(name, DType::BF16, e.shape, std::as_bytes(std::span<const uint16_t>(bits)));
     } else {
       w.add_f32(name, e.shape, values);

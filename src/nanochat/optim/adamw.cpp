@@ -1,3 +1,4 @@
+#include "nanochat/core/bf16.h"
 #include "nanochat/optim/adamw.h"
 
 #include <algorithm>
@@ -10,7 +11,7 @@ namespace nanochat::optim {
 
 namespace {
 
-float round_bf16(float x) { return bf16_bits_to_f32(f32_to_bf16_bits(x)); }
+float round_bf16(float x) { return bf16::to_float(bf16::from_float(x)); }
 
 }  // namespace
 
