@@ -1,6 +1,7 @@
 #include "nanochat/core/file_io.h"
 
 #include <fcntl.h>
+#include <zlib.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +20,21 @@ std::string read_file(const std::filesystem::path& path) {
   ss << in.rdbuf();
   NC_CHECK(!in.bad(), "error reading {}", path.string());
   return std::move(ss).str();
+}
+
+std::string read_gzip_file(const std::filesystem::path& path) {
+  gzFile gz = gzopen(path.c_str(), "rb");
+  NC_CHECK(gz != nullptr, "cannot open {}", path.string());
+  std::string out;
+  char buf[1 << 16];
+  int n = 0;
+  while ((n = gzread(gz, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  int err = Z_OK;
+  const char* msg = gzerror(gz, &err);
+  const std::string message = msg != nullptr ? msg : "";
+  gzclose(gz);
+  NC_CHECK(n == 0 && (err == Z_OK || err == Z_STREAM_END), "{}: corrupt gzip data: {}", path.string(), message);
+  return out;
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view data) {

@@ -8,6 +8,9 @@
 namespace nanochat {
 
 std::string read_file(const std::filesystem::path& path);
+// The decompressed contents of a gzip file (several concatenated members are read as one stream);
+// throws Error naming the file for unreadable or corrupt data.
+std::string read_gzip_file(const std::filesystem::path& path);
 void write_file_atomic(const std::filesystem::path& path, std::string_view data);
 
 }  // namespace nanochat

@@ -4,8 +4,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include <zlib.h>
-
 #include "nanochat/core/error.h"
 #include "nanochat/core/file_io.h"
 #include "nanochat/core/log.h"
@@ -26,21 +24,7 @@ std::string inner_ext(const fs::path& p) {
 }
 
 // Whole file, gunzipped when it ends in .gz.
-std::string read_text_file(const fs::path& p) {
-  if (!has_ext(p, ".gz")) return read_file(p);
-  gzFile gz = gzopen(p.c_str(), "rb");
-  NC_CHECK(gz != nullptr, "cannot open {}", p.string());
-  std::string out;
-  char buf[1 << 16];
-  int n;
-  while ((n = gzread(gz, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  int err = 0;
-  const char* msg = gzerror(gz, &err);
-  const std::string message = msg ? msg : "";
-  gzclose(gz);
-  NC_CHECK(n == 0 && (err == Z_OK || err == Z_STREAM_END), "{}: corrupt gzip data: {}", p.string(), message);
-  return out;
-}
+std::string read_text_file(const fs::path& p) { return has_ext(p, ".gz") ? read_gzip_file(p) : read_file(p); }
 
 // Binary files (index files beside texts, images) are not documents: a NUL byte early on gives them away.
 bool looks_binary(const fs::path& p) {

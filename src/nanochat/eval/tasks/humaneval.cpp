@@ -1,8 +1,7 @@
 #include "nanochat/eval/tasks/humaneval.h"
 
-#include <zlib.h>
-
 #include "nanochat/core/error.h"
+#include "nanochat/core/file_io.h"
 #include "nanochat/eval/tasks/task_data.h"
 
 namespace nanochat::eval::tasks {
@@ -62,21 +61,6 @@ std::string humaneval_program(const nlohmann::json& conversation, std::string_vi
   return humaneval_imports(prompt) + "\n\n" + extract_program_code(completion) + "\n\n" +
          conversation.at("test").get<std::string>() + "\n" + "check(" +
          conversation.at("entry_point").get<std::string>() + ")";
-}
-
-std::string read_gzip_file(const std::filesystem::path& path) {
-  gzFile gz = gzopen(path.c_str(), "rb");
-  NC_CHECK(gz != nullptr, "cannot open {}", path.string());
-  std::string out;
-  char buf[1 << 15];
-  int n = 0;
-  while ((n = gzread(gz, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  int err = Z_OK;
-  const char* msg = gzerror(gz, &err);
-  const std::string message = msg != nullptr ? msg : "";
-  gzclose(gz);
-  NC_CHECK(n == 0 && (err == Z_OK || err == Z_STREAM_END), "{}: corrupt gzip data: {}", path.string(), message);
-  return out;
 }
 
 HumanEval::HumanEval(const std::filesystem::path& jsonl_gz, TaskView view, SandboxLimits limits)

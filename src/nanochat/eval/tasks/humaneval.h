@@ -19,9 +19,6 @@ std::string extract_program_code(std::string_view completion);
 // imports + "\n\n" + code + "\n\n" + test + "\ncheck(" + entry_point + ")".
 std::string humaneval_program(const nlohmann::json& conversation, std::string_view completion);
 
-// The whole content of a gzip file (errors name the file).
-std::string read_gzip_file(const std::filesystem::path& path);
-
 class HumanEval final : public Task {
  public:
   explicit HumanEval(const std::filesystem::path& jsonl_gz, TaskView view = {}, SandboxLimits limits = {});
