@@ -124,9 +124,9 @@ TEST(TaskSequence, ConcatenatesInOrder) {
 TEST(TaskData, RenderMcAndStrip) {
   EXPECT_EQ(render_mc("Q?", {"A", "B"}, {"x", "y"}),
             "Multiple Choice question: Q?\n- x=A\n- y=B\n\nRespond only with the letter of the correct answer.");
-  EXPECT_EQ(py_strip(" \t\x1c a b\xc2\xa0\n"), "a b");
-  EXPECT_EQ(py_strip("\xe3\x80\x80"), "");
-  EXPECT_EQ(py_strip("\xc3\xa9 "), "\xc3\xa9");
+  EXPECT_EQ(python_strip(" \t\x1c a b\xc2\xa0\n"), "a b");
+  EXPECT_EQ(python_strip("\xe3\x80\x80"), "");
+  EXPECT_EQ(python_strip("\xc3\xa9 "), "\xc3\xa9");
   // The order every loader uses is NumPy's default_rng(42).permutation.
   EXPECT_EQ(shuffled_order(50), NumpyPcg64(42).permutation(50));
 }

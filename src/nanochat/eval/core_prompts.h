@@ -9,13 +9,11 @@
 #include <vector>
 
 #include "nanochat/eval/core_bundle.h"
+#include "nanochat/eval/python_str.h"
 #include "nanochat/tokenizer/tokenizer.h"
 
 namespace nanochat::eval {
 
-// Python str.strip() with no argument: strips the code points str.isspace() accepts (Appendix A.6).
-std::string python_strip(std::string_view text);
-bool python_isspace(char32_t cp);
 
 // MC: one prompt per choice. Schema: one per context option. LM: {prompt_without, prompt_with}.
 std::vector<std::string> render_prompts(const CoreTaskConfig& task, const CoreExample& item,

@@ -23,7 +23,7 @@ std::optional<std::string> extract_gsm8k_answer(std::string_view text) {
     while (i < text.size() && is_answer_char(text[i])) ++i;
     // "-?" backtracking cannot help: without the '-' the class would have to match '-' itself.
     if (i == digits) continue;
-    std::string num = py_strip(text.substr(begin, i - begin));
+    std::string num = python_strip(text.substr(begin, i - begin));
     std::erase(num, ',');
     return num;
   }

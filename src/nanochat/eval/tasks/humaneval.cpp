@@ -19,7 +19,7 @@ std::string humaneval_imports(std::string_view prompt) {
   while (pos <= prompt.size()) {
     size_t nl = prompt.find('\n', pos);
     if (nl == std::string_view::npos) nl = prompt.size();
-    const std::string line = py_strip(prompt.substr(pos, nl - pos));
+    const std::string line = python_strip(prompt.substr(pos, nl - pos));
     pos = nl + 1;
     if (line.starts_with("import ") || line.starts_with("from ")) {
       if (!first) out += "\n";
@@ -47,13 +47,13 @@ std::string extract_program_code(std::string_view s) {
         if (s[q] != '\n') continue;
         const size_t body = q + 1;
         const size_t close = s.find("\n```", body);
-        if (close != std::string_view::npos) return py_strip(s.substr(body, close - body));
+        if (close != std::string_view::npos) return python_strip(s.substr(body, close - body));
         // No closing fence from here: backtrack to an earlier newline of the run (its "\n```" may be
         // the very newline tried last, as in "```\n\n```").
       }
     }
   }
-  return py_strip(s);
+  return python_strip(s);
 }
 
 std::string humaneval_program(const nlohmann::json& conversation, std::string_view completion) {

@@ -10,13 +10,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nanochat/eval/python_str.h"
+
 namespace nanochat::eval::tasks {
 
 // Logical row i of a dataset of n rows is physical row order[i] (HF .shuffle(seed=42)).
 std::vector<int64_t> shuffled_order(int64_t n, uint64_t seed = 42);
 
-// Python str.strip() with no argument: Unicode whitespace per str.isspace (incl. U+001C-U+001F).
-std::string py_strip(std::string_view s);
 
 // Objects of a JSONL file (blank lines skipped); errors name the file and line.
 std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path, std::string_view text);
