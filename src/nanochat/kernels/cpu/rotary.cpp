@@ -19,8 +19,13 @@ void rotary_tables(float* cos_out, float* sin_out, int64_t max_pos, int64_t head
   }
 }
 
+namespace {
+
+// Rotates each (x[j], x[j + d/2]) pair of every head by -sign*theta(t, j). The forward rotates by
+// -theta (sign +1); its gradient is the inverse rotation (sign -1). Negating sin is exact, so both
+// directions are bit-for-bit what writing them out separately gives.
 template <class F>
-void rotary_forward(F* x, const F* cos, const F* sin, int64_t B, int64_t T, int64_t heads, int64_t d, int64_t pos0) {
+void rotate(F* x, const F* cos, const F* sin, int64_t B, int64_t T, int64_t heads, int64_t d, int64_t pos0, F sign) {
   const int64_t half = d / 2;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < B; ++b) {
@@ -30,33 +35,25 @@ void rotary_forward(F* x, const F* cos, const F* sin, int64_t B, int64_t T, int6
       for (int64_t h = 0; h < heads; ++h) {
         F* xh = x + ((b * T + t) * heads + h) * d;
         for (int64_t j = 0; j < half; ++j) {
-          const F x1 = xh[j], x2 = xh[j + half];
-          xh[j] = x1 * c[j] + x2 * s[j];
-          xh[j + half] = x1 * (-s[j]) + x2 * c[j];
+          const F x1 = xh[j], x2 = xh[j + half], sj = sign * s[j];
+          xh[j] = x1 * c[j] + x2 * sj;
+          xh[j + half] = x1 * (-sj) + x2 * c[j];
         }
       }
     }
   }
 }
 
+}  // namespace
+
+template <class F>
+void rotary_forward(F* x, const F* cos, const F* sin, int64_t B, int64_t T, int64_t heads, int64_t d, int64_t pos0) {
+  rotate(x, cos, sin, B, T, heads, d, pos0, F(1));
+}
+
 template <class F>
 void rotary_backward(F* g, const F* cos, const F* sin, int64_t B, int64_t T, int64_t heads, int64_t d, int64_t pos0) {
-  const int64_t half = d / 2;
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t t = 0; t < T; ++t) {
-      const F* c = cos + (pos0 + t) * half;
-      const F* s = sin + (pos0 + t) * half;
-      for (int64_t h = 0; h < heads; ++h) {
-        F* gh = g + ((b * T + t) * heads + h) * d;
-        for (int64_t j = 0; j < half; ++j) {
-          const F g1 = gh[j], g2 = gh[j + half];
-          gh[j] = g1 * c[j] - g2 * s[j];
-          gh[j + half] = g1 * s[j] + g2 * c[j];
-        }
-      }
-    }
-  }
+  rotate(g, cos, sin, B, T, heads, d, pos0, F(-1));
 }
 
 #define NC_INSTANTIATE(F)                                                                                  \
