@@ -37,21 +37,25 @@ std::string read_gzip_file(const std::filesystem::path& path) {
   return out;
 }
 
+int write_all(int fd, std::string_view data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : EIO;
+    done += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
 void write_file_atomic(const std::filesystem::path& path, std::string_view data) {
   const std::string tmp = path.string() + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   NC_CHECK(fd >= 0, "cannot create {}: {}", tmp, std::strerror(errno));
-  size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail("cannot write {}: {}", tmp, std::strerror(err));
-    }
-    off += static_cast<size_t>(n);
+  if (const int err = write_all(fd, data); err != 0) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    fail("cannot write {}: {}", tmp, std::strerror(err));
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     const int err = errno;

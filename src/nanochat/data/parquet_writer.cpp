@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "nanochat/core/error.h"
+#include "nanochat/core/file_io.h"
 #include "nanochat/core/utf8.h"
 #include "nanochat/data/parquet_codecs.h"
 #include "nanochat/data/parquet_encodings.h"
@@ -45,13 +46,8 @@ TextShardWriter::~TextShardWriter() {
 }
 
 void TextShardWriter::write_bytes(std::string_view bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    NC_CHECK(n > 0, "cannot write {}: {}", tmp_path_, std::strerror(errno));
-    done += static_cast<size_t>(n);
-  }
+  const int err = write_all(fd_, bytes);
+  NC_CHECK(err == 0, "cannot write {}: {}", tmp_path_, std::strerror(err));
   offset_ += static_cast<int64_t>(bytes.size());
 }
 

@@ -29,6 +29,7 @@
 #include <cstring>
 
 #include "nanochat/core/error.h"
+#include "nanochat/core/file_io.h"
 #include "nanochat/core/log.h"
 #include "nanochat/core/utf8.h"
 #include "nanochat/eval/guard_program.h"
@@ -64,16 +65,9 @@ void validate(const SandboxLimits& limits) {
 int code_memfd(std::string_view code) {
   const int fd = static_cast<int>(::syscall(SYS_memfd_create, "nanochat-sandbox-code", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   NC_CHECK(fd >= 0, "execute_code: memfd_create failed: {}", std::strerror(errno));
-  size_t done = 0;
-  while (done < code.size()) {
-    const ssize_t n = ::write(fd, code.data() + done, code.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = errno;
-      ::close(fd);
-      fail("execute_code: writing the code to its memfd failed: {}", std::strerror(e));
-    }
-    done += static_cast<size_t>(n);
+  if (const int e = write_all(fd, code); e != 0) {
+    ::close(fd);
+    fail("execute_code: writing the code to its memfd failed: {}", std::strerror(e));
   }
   ::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
   return fd;
