@@ -1,5 +1,6 @@
 // nanochat chat-cli: talk to a trained model in the terminal (scripts/chat_cli.py). Unlike the original,
-// special tokens are not printed and a character split across tokens is printed once it is complete.
+// special tokens are not printed and a character split across tokens is printed once it is complete
+// (the same hold-back as chat-web's stream).
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -7,9 +8,9 @@
 #include "commands.h"
 #include "nanochat/core/cli.h"
 #include "nanochat/core/error.h"
-#include "nanochat/core/utf8.h"
 #include "nanochat/engine/engine.h"
 #include "nanochat/engine/load_model.h"
+#include "nanochat/tokenizer/text_stream.h"
 
 namespace nanochat::app {
 
@@ -97,20 +98,18 @@ int chat_cli(const Args& args) {
     opt.top_k = top_k;
     opt.max_tokens = max_tokens;
     std::vector<TokenId> reply;
-    std::string pending;  // bytes of an incomplete UTF-8 character
+    TextStream stream;  // a character split across tokens is printed once it is complete
+    auto print = [](const std::string& text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    };
     eng.generate(conversation, opt, [&](std::span<const TokenId> col, std::span<const uint8_t>) {
       const TokenId t = col[0];
       reply.push_back(t);
-      if (tok.is_special(t)) return true;  // not printed (the original prints their text)
-      pending += tok.token_bytes(t);
-      const size_t ready = utf8_complete_prefix(pending);
-      const std::string text = utf8_sanitize(std::string_view(pending).substr(0, ready));
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-      pending.erase(0, ready);
+      if (!tok.is_special(t)) print(stream.push(tok.token_bytes(t)));  // the original prints special tokens
       return true;
     });
-    if (!pending.empty()) std::fputs(utf8_sanitize(pending).c_str(), stdout);
+    print(stream.flush());
     std::printf("\n");
     if (reply.empty() || reply.back() != assistant_end) reply.push_back(assistant_end);
     conversation.insert(conversation.end(), reply.begin(), reply.end());

@@ -50,12 +50,3 @@ TEST(Utf8, CodePointCountsAndPrefixes) {
   EXPECT_EQ(utf8_prefix_bytes(s, 4), s.size());
   EXPECT_EQ(utf8_prefix_bytes(s, 100), s.size());
 }
-
-TEST(Utf8, CompletePrefixHoldsBackIncompleteTail) {
-  const std::string euro = "\xE2\x82\xAC";
-  EXPECT_EQ(utf8_complete_prefix("ab" + euro.substr(0, 1)), 2u);
-  EXPECT_EQ(utf8_complete_prefix("ab" + euro.substr(0, 2)), 2u);
-  EXPECT_EQ(utf8_complete_prefix("ab" + euro), 5u);
-  EXPECT_EQ(utf8_complete_prefix("ab\xFF"), 3u);          // garbage is released, never completes
-  EXPECT_EQ(utf8_complete_prefix("ab\xE2\x41"), 4u);      // broken sequence is released
-}

@@ -16,7 +16,7 @@
 #include "nanochat/serve/engine_generator.h"
 #include "nanochat/serve/prompt.h"
 #include "nanochat/serve/server.h"
-#include "nanochat/serve/text_stream.h"
+#include "nanochat/tokenizer/text_stream.h"
 #include "test_support.h"
 
 namespace nanochat::test {
@@ -102,7 +102,7 @@ inline Reference greedy_reference(const model::GPT<float>& model, const std::vec
   opt.temperature = 0;
   opt.max_tokens = std::min<int64_t>(max_tokens, model.config().sequence_len - static_cast<int64_t>(prompt.size()));
   Reference ref;
-  serve::TextStream stream;
+  TextStream stream;
   const TokenId end = tok.encode_special("<|assistant_end|>");
   eng.generate(prompt, opt, [&](std::span<const TokenId> col, std::span<const uint8_t>) {
     ++ref.completion_tokens;

@@ -9,9 +9,10 @@
 #include "nanochat/serve/chat_request.h"
 #include "nanochat/serve/json_text.h"
 #include "nanochat/serve/openai_request.h"
-#include "nanochat/serve/text_stream.h"
+#include "nanochat/tokenizer/text_stream.h"
 #include "nanochat/serve/worker_pool.h"
 
+using namespace nanochat;
 using namespace nanochat::serve;
 using nlohmann::json;
 

@@ -115,26 +115,4 @@ size_t utf8_prefix_bytes(std::string_view s, size_t max_code_points) {
   return s.size();
 }
 
-size_t utf8_complete_prefix(std::string_view bytes) {
-  // Look back at most 3 bytes for a lead byte whose sequence runs past the end.
-  const size_t n = bytes.size();
-  for (size_t back = 1; back <= 3 && back <= n; ++back) {
-    const auto b = static_cast<unsigned char>(bytes[n - back]);
-    if ((b & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
-    if (b < 0xC2 || b > 0xF4) return n;  // ASCII or a byte that never starts a sequence
-    size_t need = 1;
-    if (b >= 0xF0) need = 4;
-    else if (b >= 0xE0) need = 3;
-    else if (b >= 0xC0) need = 2;
-    if (need > back) {
-      // Incomplete only if the bytes so far are a valid prefix; otherwise they are garbage that
-      // will never complete, so release them.
-      const Utf8Step st = utf8_next(bytes, n - back);
-      if (!st.valid && st.length == back) return n - back;
-    }
-    return n;
-  }
-  return n;
-}
-
 }  // namespace nanochat

@@ -23,8 +23,5 @@ void utf8_append(std::string& out, char32_t code_point);
 size_t utf8_count_code_points(std::string_view valid_text);
 // Byte length of the first max_code_points code points of valid UTF-8 (all of it if shorter).
 size_t utf8_prefix_bytes(std::string_view valid_text, size_t max_code_points);
-// Length of the longest prefix that does not end inside an incomplete multi-byte sequence; used to
-// hold back the tail of a token stream until its character is complete.
-size_t utf8_complete_prefix(std::string_view bytes);
 
 }  // namespace nanochat

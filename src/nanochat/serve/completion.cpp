@@ -1,6 +1,6 @@
 #include "nanochat/serve/completion.h"
 
-#include "nanochat/serve/text_stream.h"
+#include "nanochat/tokenizer/text_stream.h"
 
 namespace nanochat::serve {
 

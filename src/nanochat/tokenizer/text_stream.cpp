@@ -1,8 +1,8 @@
-#include "nanochat/serve/text_stream.h"
+#include "nanochat/tokenizer/text_stream.h"
 
 #include "nanochat/core/utf8.h"
 
-namespace nanochat::serve {
+namespace nanochat {
 
 namespace {
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
@@ -26,4 +26,4 @@ std::string TextStream::flush() {
   return decoded;
 }
 
-}  // namespace nanochat::serve
+}  // namespace nanochat

@@ -1,4 +1,4 @@
-// Incremental detokenization for streaming (spec serving §1.7.7). Tokens are byte-level BPE pieces, so
+// Incremental detokenization for streaming output (spec serving §1.7.7; chat-web and chat-cli). Tokens are byte-level BPE pieces, so
 // a character can span several tokens: text is released only when the bytes seen so far decode (with
 // U+FFFD replacement) to something that does not end in U+FFFD. A character split across tokens is
 // therefore sent once, whole; an invalid sequence in the middle is sent as U+FFFD once later text
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace nanochat::serve {
+namespace nanochat {
 
 class TextStream {
  public:
@@ -25,4 +25,4 @@ class TextStream {
   std::string released_;
 };
 
-}  // namespace nanochat::serve
+}  // namespace nanochat
