@@ -14,6 +14,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev curl
   # browser test of the web UI (tests/serve/e2e; also needs node + "npm ci" there, else it skips)
   chromium
+  # word list of the SpellingBee/SimpleSpelling tasks (mid-training)
+  wamerican
   # the CPU demo's offline corpus: English prose shipped by Debian (see README, "Demo corpus")
   python3.11-doc postgresql-doc-15 debian-reference-en jargon-text fortunes
 )

@@ -13,7 +13,7 @@ int base_train(const Args& args) {
   std::optional<std::string> model_tag;
   ArgParser p("nanochat base-train", "Pretrain base model");
   p.add("--run", &o.run, "wandb run name ('dummy' disables wandb logging; nanochat.cpp has no wandb)")
-      .add("--device-type", &o.device_type, "cuda|cpu|mps (empty = autodetect; this build: cpu)")
+      .add("--device-type", &o.device_type, "cuda|cpu|mps (empty = autodetect: cuda when a GPU is usable)")
       .add_switch("--fp8", &o.fp8, "enable FP8 training (requires the CUDA backend and an H100+ GPU)")
       .add("--fp8-recipe", &o.fp8_recipe, "FP8 scaling recipe: tensorwise or rowwise", {"rowwise", "tensorwise"})
       .add("--depth", &o.depth, "depth of the Transformer model")

@@ -451,7 +451,8 @@ TEST(Checkpoint, CheckpointsDirFollowsTheSource) {
   EXPECT_EQ(model::checkpoints_dir("base"), base.path() / "base_checkpoints");
   EXPECT_EQ(model::checkpoints_dir("sft"), base.path() / "chatsft_checkpoints");
   EXPECT_EQ(model::checkpoints_dir("rl"), base.path() / "chatrl_checkpoints");
-  EXPECT_ERROR_MENTIONS(model::checkpoints_dir("mid"), "unknown checkpoint source 'mid'");
+  EXPECT_EQ(model::checkpoints_dir("mid"), base.path() / "mid_checkpoints");  // v0.1.0's mid-training stage
+  EXPECT_ERROR_MENTIONS(model::checkpoints_dir("pre"), "unknown checkpoint source 'pre'");
   ::unsetenv("NANOCHAT_BASE_DIR");
 }
 

@@ -289,8 +289,9 @@ void load_weights(const fs::path& path, GPT<float>& model) {
 fs::path checkpoints_dir(const std::string& source) {
   if (source == "base") return base_dir() / "base_checkpoints";
   if (source == "sft") return base_dir() / "chatsft_checkpoints";
+  if (source == "mid") return base_dir() / "mid_checkpoints";
   if (source == "rl") return base_dir() / "chatrl_checkpoints";
-  fail("unknown checkpoint source '{}' (expected base, sft or rl)", source);
+  fail("unknown checkpoint source '{}' (expected base, mid, sft or rl)", source);
 }
 
 std::string find_largest_model(const fs::path& dir) {

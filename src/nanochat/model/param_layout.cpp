@@ -151,5 +151,7 @@ template ModelPtrs<float> bind_pointers<float>(const GPTConfig&, const ParamLayo
 template ModelPtrs<double> bind_pointers<double>(const GPTConfig&, const ParamLayout&, double*);
 template ModelPtrs<const float> bind_pointers<const float>(const GPTConfig&, const ParamLayout&, const float*);
 template ModelPtrs<const double> bind_pointers<const double>(const GPTConfig&, const ParamLayout&, const double*);
+// bf16 slabs (the CUDA weight shadow) are bound through their raw 16-bit storage.
+template ModelPtrs<uint16_t> bind_pointers<uint16_t>(const GPTConfig&, const ParamLayout&, uint16_t*);
 
 }  // namespace nanochat::model

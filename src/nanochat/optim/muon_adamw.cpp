@@ -121,6 +121,12 @@ size_t MuonAdamW::second_moment_offset(int group) const {
   return second_offsets_[static_cast<size_t>(group)];
 }
 
+void MuonAdamW::set_adamw_step_count(int param, int64_t count) {
+  NC_CHECK(param >= 0 && static_cast<size_t>(param) < adamw_steps_.size(), "optimizer: no parameter {}", param);
+  NC_CHECK(count >= 0, "optimizer: negative AdamW step count {} for parameter {}", count, param);
+  adamw_steps_[static_cast<size_t>(param)] = count;
+}
+
 void MuonAdamW::apply_schedule(double lr_multiplier, double muon_momentum, double muon_weight_decay) {
   for (GroupHyper& h : groups_) {
     h.lr = h.initial_lr * lr_multiplier;

@@ -87,6 +87,8 @@ class MuonAdamW {
   // the (K, m|n) NorMuon buffer's offset for Muon.
   size_t second_moment_offset(int group) const;
   int64_t adamw_step_count(int param) const { return adamw_steps_[static_cast<size_t>(param)]; }
+  // For state transfer (the device optimizer, MuonAdamWCuda): throws on a bad index or a negative count.
+  void set_adamw_step_count(int param, int64_t count);
 
   // Optimizer state file (optim_NNNNNN_rankR.safetensors): PyTorch's optimizer state_dict in
   // safetensors form. Tensors "state.<ordinal>.exp_avg|exp_avg_sq|step" per AdamW parameter and

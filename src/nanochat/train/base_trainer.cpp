@@ -24,6 +24,7 @@
 #include "nanochat/train/peak_flops.h"
 #include "nanochat/train/sampling.h"
 #include "nanochat/train/train_log.h"
+#include "nanochat/train/training_backend.h"
 
 namespace nanochat::train {
 
@@ -74,22 +75,21 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// The original autodetects CUDA, then MPS, then the CPU; this build has only the CPU backend.
-void check_device(const BaseTrainOptions& o) {
-  if (o.device_type.empty()) {
-    log_info("Autodetected device type: cpu");
-  } else if (o.device_type == "cuda") {
-    fail("--device-type cuda: the CUDA backend is not built/available yet in nanochat.cpp; use --device-type cpu");
-  } else if (o.device_type == "mps") {
-    fail("--device-type mps: Apple MPS is not supported by nanochat.cpp; use --device-type cpu");
-  } else if (o.device_type != "cpu") {
-    usage_fail("argument --device-type: expected cuda, cpu or mps (or empty to autodetect), got '{}'", o.device_type);
-  }
+// The device the run uses: --device-type, or CUDA when this binary has it and a GPU is present.
+std::string check_device(const BaseTrainOptions& o) {
   if (o.fp8_recipe != "tensorwise" && o.fp8_recipe != "rowwise")
     usage_fail("argument --fp8-recipe: invalid choice: '{}' (choose from 'rowwise', 'tensorwise')", o.fp8_recipe);
-  if (o.fp8) fail("--fp8: FP8 training needs the CUDA backend (H100 or newer); it is not available on the cpu device");
-  if (o.run != "dummy") log_warn("--run {}: wandb logging is not part of nanochat.cpp; the run name is only recorded", o.run);
-  log_info("COMPUTE_DTYPE: float32 (cpu device: fp32 reference kernels)");
+  std::string device = o.device_type;
+  if (device.empty()) {
+    device = cuda_backend_available() ? "cuda" : "cpu";
+    log_info("Autodetected device type: {}", device);
+  } else if (device == "mps") {
+    fail("--device-type mps: Apple MPS is not supported by nanochat.cpp; use --device-type cpu or cuda");
+  } else if (device != "cpu" && device != "cuda") {
+    usage_fail("argument --device-type: expected cuda, cpu or mps (or empty to autodetect), got '{}'", device);
+  }
+  if (o.fp8) fail("--fp8: FP8 training is not implemented in nanochat.cpp yet (device {})", device);
+  return device;
 }
 
 std::vector<int32_t> load_token_bytes(const fs::path& dir, const Tokenizer& tok) {
@@ -100,21 +100,6 @@ std::vector<int32_t> load_token_bytes(const fs::path& dir, const Tokenizer& tok)
   return bytes;
 }
 
-// The first parameter holding a NaN or infinity, with that value. A diverged step does not always
-// show in the loss (a saturating softcap can hide a NaN logit), so the weights are checked too.
-std::optional<std::pair<std::string, float>> first_non_finite_param(const model::GPT<float>& model) {
-  const auto params = model.params();
-  for (const auto& e : model.layout().params()) {
-    const float* p = params.data() + e.offset;
-    bool finite = true;
-    for (size_t i = 0; i < e.numel; ++i) finite &= std::isfinite(p[i]);
-    if (finite) continue;
-    for (size_t i = 0; i < e.numel; ++i)
-      if (!std::isfinite(p[i])) return std::pair{e.name, p[i]};
-  }
-  return std::nullopt;
-}
-
 void check_positive(int64_t v, const char* flag) {
   if (v <= 0) usage_fail("argument {}: must be positive, got {}", flag, v);
 }
@@ -122,7 +107,7 @@ void check_positive(int64_t v, const char* flag) {
 }  // namespace
 
 BaseTrainResult run_base_train(const BaseTrainOptions& o) {
-  check_device(o);
+  const std::string device = check_device(o);
   check_positive(o.device_batch_size, "--device-batch-size");
   check_positive(o.max_seq_len, "--max-seq-len");
   if (o.warmup_steps < 0) usage_fail("argument --warmup-steps: must be >= 0, got {}", o.warmup_steps);
@@ -163,7 +148,10 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
   const model::GPTConfig& config = plan.config;
   log_info("Model config:\n{}", nlohmann::ordered_json::parse(config.to_json()).dump(2));
 
-  model::GPT<float> model(config);
+  const int64_t B = o.device_batch_size, T = o.max_seq_len;
+  std::unique_ptr<TrainingBackend> backend =
+      device == "cuda" ? make_cuda_backend(config, B, T, plan.optimizer) : make_cpu_backend(config, B, T, plan.optimizer);
+  model::GPT<float>& model = backend->host_model();
   init_weights(model);
 
   const std::string tag = o.model_tag ? *o.model_tag : "d" + std::to_string(o.depth);
@@ -186,7 +174,7 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
     log_info("Scaling weight decay from {:.6f} to {:.6f} for depth {}", o.weight_decay, plan.weight_decay_scaled, o.depth);
 
   // 8. The optimizer; on resume the weights and optimizer state (with its saved hyperparameters).
-  optim::MuonAdamW optimizer(model.layout(), plan.optimizer);
+  optim::MuonAdamW& optimizer = backend->host_optimizer();
   std::optional<LoaderState> resume_state;
   std::optional<model::LoaderReplay> replay;
   int64_t step = 0;
@@ -214,6 +202,7 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
     resume_state = LoaderState{tp.dataloader.pq_idx, tp.dataloader.rg_idx, tp.dataloader.epoch};
     replay = tp.dataloader.replay;
   }
+  backend->sync_from_host();
 
   // 9. Data: train = every shard but the last, val = the last.
   const fs::path data_dir = o.data_dir.empty() ? default_data_dir() : fs::path(o.data_dir);
@@ -226,7 +215,6 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
   log_info("Data: {} train shard(s), validation shard {}", train_files.size(), val_files.front().filename().string());
   LoaderOptions loader_options;
   loader_options.tokenizer_threads = o.loader_threads;
-  const int64_t B = o.device_batch_size, T = o.max_seq_len;
   auto open_train_loader = [&](std::optional<LoaderState> from) {
     return std::make_unique<BosPackingLoader>(tokenizer, train_files, B, T, 0, 1, from, loader_options);
   };
@@ -275,12 +263,8 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
   log_info("Tokens / micro-batch / rank: {} x {} = {}", B, T, with_commas(B * T));
   log_info("Tokens / micro-batch: {}", with_commas(B * T * world_size));
   log_info("Total batch size {} => gradient accumulation steps: {}", with_commas(plan.total_batch_size), A);
-  const double peak_flops = peak_bf16_flops("cpu");  // +inf: MFU is not meaningful on the CPU
-
-  model::Activations<float> acts(config, B, T);
-  // Training forwards are always followed by backward: compute the lm_head gradients chunk by chunk
-  // during the forward instead of recomputing the logits (about a quarter of the CPU step).
-  acts.fuse_lm_head_backward = true;
+  // +inf on the CPU: MFU is not meaningful there.
+  const double peak_flops = peak_bf16_flops(backend->device_name());
   std::vector<int64_t> idx, targets;
   const int64_t eval_steps = o.eval_tokens / (B * T * world_size);
   while (true) {
@@ -290,16 +274,16 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
       if (eval_steps == 0)
         log_warn("--eval-tokens {} is less than one batch ({} tokens): val bpb is undefined", o.eval_tokens, B * T);
       BosPackingLoader val_loader(tokenizer, val_files, B, T, 0, 1, std::nullopt, loader_options);
-      // Evaluation forwards need no gradients: skip the lm_head backward fused into training forwards.
-      acts.fuse_lm_head_backward = false;
-      const BpbResult r = evaluate_bpb(model, acts, [&] { return val_loader.next(); }, eval_steps, token_bytes);
-      acts.fuse_lm_head_backward = true;
+      const BpbResult r = evaluate_bpb(
+          [&](const int64_t* i, const int64_t* t, std::vector<float>& losses) { backend->eval_row_losses(i, t, losses); },
+          B, T, [&] { return val_loader.next(); }, eval_steps, token_bytes);
       log_info("Step {:05d} | Validation bpb: {:.6f}", step, r.bpb);
       result.val_bpb = r.bpb;
       result.min_val_bpb = std::min(result.min_val_bpb, r.bpb);
       result.evals.push_back({step, r.bpb});
     }
     if (o.sample_every > 0 && (last_step || (step > 0 && step % o.sample_every == 0))) {
+      backend->sync_to_host(/*with_optimizer_state=*/false);
       result.last_samples = sample_prompts(model, tokenizer);
       for (const auto& s : result.last_samples) log_info("{}", s);
     }
@@ -320,6 +304,7 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
       tp.dataloader.replay = saved_replay;
       tp.loop = {result.min_val_bpb, ema.smooth(), clock.total_seconds()};
       meta.training = tp;
+      backend->sync_to_host();
       optim::save_training_checkpoint(result.checkpoint_dir, meta, model, &optimizer, 0);
     }
     if (last_step) break;
@@ -330,7 +315,10 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
       batch = train_loader->next();
       batches_drawn = 1;
     }
-    if (o.on_step_begin) o.on_step_begin(step, model);
+    if (o.on_step_begin) {
+      backend->sync_to_host(/*with_optimizer_state=*/false);
+      o.on_step_begin(step, model);
+    }
 
     // One optimizer step: A micro-steps of forward + backward(1/A), prefetching the next batch.
     const auto t0 = std::chrono::steady_clock::now();
@@ -338,24 +326,22 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
     for (int64_t micro = 0; micro < A; ++micro) {
       widen_ids(batch.inputs, idx);
       widen_ids(batch.targets, targets);
-      train_loss = model.forward(acts, idx.data(), targets.data());
+      backend->forward_backward(idx.data(), targets.data(), 1.0f / static_cast<float>(A));
+      batch = train_loader->next();  // the host packs the next batch while the device computes
+      ++batches_drawn;
+      train_loss = backend->last_loss();
       if (!std::isfinite(train_loss))
         fail("training diverged at step {}: the loss is {} (micro-step {} of {}); stopping (checkpoints in {} are "
              "untouched)",
              step, train_loss, micro, A, result.checkpoint_dir.string());
-      model.backward(acts, 1.0f / static_cast<float>(A));
-      batch = train_loader->next();
-      ++batches_drawn;
     }
     const double lrm = optim::lr_multiplier(schedule, step);
-    optimizer.apply_schedule(lrm, optim::muon_momentum(schedule, step), optim::muon_weight_decay(schedule, step));
-    optimizer.step(model.params(), model.grads());
-    model.zero_grads();
-    const double dt = seconds_since(t0);
-    if (const auto bad = first_non_finite_param(model))
+    backend->optimizer_step(lrm, optim::muon_momentum(schedule, step), optim::muon_weight_decay(schedule, step));
+    if (const auto bad = backend->first_non_finite_param())
       fail("training diverged at step {}: parameter {} holds {} after the optimizer step (loss {}); stopping "
            "(checkpoints in {} are untouched)",
            step, bad->first, bad->second, train_loss, result.checkpoint_dir.string());
+    const double dt = seconds_since(t0);
 
     const double smooth = ema.update(train_loss, step);
     clock.add(step, dt);

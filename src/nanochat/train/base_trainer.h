@@ -1,4 +1,5 @@
-// Pretraining (the original's scripts/base_train.py, spec model-and-training.md §8) on the CPU:
+// Pretraining (the original's scripts/base_train.py, spec model-and-training.md §8) on the CPU or one GPU
+// (train/training_backend.h):
 // setup in the original's order (tokenizer, model, optional resume, scaling-law plan, optimizer,
 // loaders, schedules), then the loop of N_it + 1 passes: evaluate val bpb / sample / save when due,
 // then one optimizer step of grad_accum_steps micro-steps. A non-finite loss (or weight: the weights
@@ -28,7 +29,7 @@ namespace nanochat::train {
 // base_train's flags, with its defaults (spec §8.1), plus ours at the end.
 struct BaseTrainOptions {
   std::string run = "dummy";
-  std::string device_type;  // "" = autodetect; only "cpu" is available
+  std::string device_type;  // "" = autodetect (cuda when built in and a GPU is usable, else cpu)
   bool fp8 = false;
   std::string fp8_recipe = "tensorwise";
   int64_t depth = 20;

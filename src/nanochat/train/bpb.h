@@ -29,6 +29,12 @@ using BatchSource = std::function<PackedBatch()>;
 BpbResult evaluate_bpb(model::GPT<float>& model, model::Activations<float>& acts, const BatchSource& next_batch,
                        int64_t steps, std::span<const int32_t> token_bytes);
 
+// The same over any model: row_losses(idx, targets, losses) fills the per-row cross-entropy of one
+// (B, T) batch (0 where the target is -1). This is how the GPU backend evaluates.
+using RowLossFn = std::function<void(const int64_t* idx, const int64_t* targets, std::vector<float>& losses)>;
+BpbResult evaluate_bpb(const RowLossFn& row_losses, int64_t B, int64_t T, const BatchSource& next_batch, int64_t steps,
+                       std::span<const int32_t> token_bytes);
+
 // The int32 ids of a packed batch as the int64 the model takes.
 void widen_ids(std::span<const int32_t> in, std::vector<int64_t>& out);
 

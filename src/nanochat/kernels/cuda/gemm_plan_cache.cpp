@@ -20,6 +20,15 @@ struct Preference {
   }
 };
 
+// Strided batches: the same attributes on every layout (batch 1 leaves the layout as created).
+void set_batch(cublasLtMatrixLayout_t layout, int64_t batch, int64_t stride) {
+  if (batch == 1) return;
+  const auto count = static_cast<int32_t>(batch);
+  NC_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
+  NC_CUBLAS_CHECK(
+      cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
+}
+
 template <class T>
 void set_pref(cublasLtMatmulPreference_t pref, cublasLtMatmulPreferenceAttributes_t attr, T value) {
   NC_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &value, sizeof value));
@@ -36,6 +45,12 @@ size_t GemmPlanKeyHash::operator()(const GemmPlanKey& k) const {
   mix((k.trans_a ? 1u : 0u) | (k.trans_b ? 2u : 0u) | (k.out_bf16 ? 4u : 0u));
   mix((uint64_t{k.align_a} << 32) ^ (uint64_t{k.align_b} << 16) ^ k.align_out);
   mix(k.workspace_bytes);
+  mix(static_cast<uint64_t>(k.batch));
+  mix(static_cast<uint64_t>(k.stride_a));
+  mix(static_cast<uint64_t>(k.stride_b));
+  mix(static_cast<uint64_t>(k.stride_out));
+  mix(static_cast<uint64_t>(k.stride_c));
+  mix((k.separate_c ? 1u : 0u) | (uint64_t{k.align_c} << 1));
   return h;
 }
 
@@ -53,25 +68,33 @@ GemmPlan::GemmPlan(cublasLtHandle_t lt, const GemmPlanKey& k) {
   NC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.a, CUDA_R_16BF, u64(b_rows), u64(b_cols), b_rows));
   NC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.b, CUDA_R_16BF, u64(a_rows), u64(a_cols), a_rows));
   NC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.c, out_type, u64(k.N), u64(k.M), k.N));
+  set_batch(desc.a, k.batch, k.stride_b);
+  set_batch(desc.b, k.batch, k.stride_a);
+  set_batch(desc.c, k.batch, k.stride_out);
+  if (k.separate_c) {
+    NC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.c_in, out_type, u64(k.N), u64(k.M), k.N));
+    set_batch(desc.c_in, k.batch, k.stride_c);
+  }
 
   Preference p;
   NC_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&p.pref));
   set_pref(p.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, k.workspace_bytes);
   set_pref(p.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, k.align_b);
   set_pref(p.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, k.align_a);
-  set_pref(p.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, k.align_out);
+  set_pref(p.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, k.separate_c ? k.align_c : k.align_out);
   set_pref(p.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, k.align_out);
   cublasLtMatmulHeuristicResult_t heur{};
   int found = 0;
   NC_CUBLAS_CHECK(
-      cublasLtMatmulAlgoGetHeuristic(lt, desc.op, desc.a, desc.b, desc.c, desc.c, p.pref, 1, &heur, &found));
+      cublasLtMatmulAlgoGetHeuristic(lt, desc.op, desc.a, desc.b, desc.input_c(), desc.c, p.pref, 1, &heur, &found));
   if (found == 0)
     throw Error("cuda::gemm: cuBLASLt found no algorithm for M=" + std::to_string(k.M) + " N=" + std::to_string(k.N) +
-                " K=" + std::to_string(k.K));
+                " K=" + std::to_string(k.K) + " batch=" + std::to_string(k.batch));
   algo = heur.algo;
 }
 
 GemmPlan::Descriptors::~Descriptors() {
+  if (c_in) cublasLtMatrixLayoutDestroy(c_in);
   if (c) cublasLtMatrixLayoutDestroy(c);
   if (b) cublasLtMatrixLayoutDestroy(b);
   if (a) cublasLtMatrixLayoutDestroy(a);

@@ -23,6 +23,12 @@ struct GemmPlanKey {
   bool out_bf16 = false;
   uint32_t align_a = 256, align_b = 256, align_out = 256;
   size_t workspace_bytes = 0;
+  // Strided batches (batch 1: the strides are unused and 0) and the input c's own layout when it is
+  // not out itself (separate_c; its alignment and batch stride then matter).
+  int64_t batch = 1;
+  int64_t stride_a = 0, stride_b = 0, stride_out = 0, stride_c = 0;
+  bool separate_c = false;
+  uint32_t align_c = 256;
   bool operator==(const GemmPlanKey&) const = default;
 };
 
@@ -40,7 +46,9 @@ class GemmPlan {
 
   struct Descriptors {
     cublasLtMatmulDesc_t op = nullptr;
-    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;  // c: the output (cuBLASLt's D)
+    cublasLtMatrixLayout_t c_in = nullptr;  // the separate input c (cuBLASLt's C); null: same as c
+    cublasLtMatrixLayout_t input_c() const { return c_in != nullptr ? c_in : c; }
     Descriptors() = default;
     Descriptors(const Descriptors&) = delete;
     Descriptors& operator=(const Descriptors&) = delete;

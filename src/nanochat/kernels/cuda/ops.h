@@ -117,5 +117,10 @@ void add_inplace(float* y, const bf16* x, int64_t n, cudaStream_t stream);  // f
 void add_inplace(bf16* y, const float* x, int64_t n, cudaStream_t stream);  // bf16 += fp32 accumulator
 void axpy(float* y, float a, const float* x, int64_t n, cudaStream_t stream);  // y += a*x (fp32)
 void scale(bf16* y, const bf16* x, float a, int64_t n, cudaStream_t stream);  // y = a*x; y may alias x
+void cast_to_bf16(bf16* y, const float* x, int64_t n, cudaStream_t stream);     // y = bf16(x), round to nearest even
+// *count = the number of NaN or infinite values in x[0:n] (int32 counter, zeroed by the call).
+void count_non_finite(int* count, const float* x, int64_t n, cudaStream_t stream);
+// *out = scale * sum(x[0:n]), summed by one block in a fixed order (bitwise reproducible); out fp32.
+void scaled_sum(float* out, const float* x, int64_t n, float scale, cudaStream_t stream);
 
 }  // namespace nanochat::kernels::cuda

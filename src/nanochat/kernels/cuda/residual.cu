@@ -56,7 +56,25 @@ __global__ void scale_kernel(bf16* y, const bf16* x, float a, int64_t n) {
   NC_GRID_STRIDE(i, n) y[i] = detail::to_bf16(a * detail::load(x[i]));
 }
 
+__global__ void cast_kernel(bf16* y, const float* x, int64_t n) { NC_GRID_STRIDE(i, n) y[i] = detail::to_bf16(x[i]); }
+
+__global__ void count_non_finite_kernel(int* count, const float* x, int64_t n) {
+  int local = 0;
+  NC_GRID_STRIDE(i, n) local += isfinite(x[i]) ? 0 : 1;
+  local = __reduce_add_sync(0xffffffffu, local);
+  if ((threadIdx.x & 31) == 0 && local != 0) atomicAdd(count, local);  // an integer count: order-free
+}
+
 #undef NC_GRID_STRIDE
+
+constexpr int kSumThreads = 1024;
+__global__ void scaled_sum_kernel(float* out, const float* x, int64_t n, float scale) {
+  __shared__ float scratch[32];
+  float s = 0.0f;
+  for (int64_t i = threadIdx.x; i < n; i += kSumThreads) s += x[i];
+  s = detail::block_sum(s, scratch);
+  if (threadIdx.x == 0) *out = scale * s;
+}
 
 template <class Y, class X>
 void launch_axpy(Y* y, float a, const X* x, int64_t n, cudaStream_t stream) {
@@ -94,6 +112,24 @@ void axpy(float* y, float a, const float* x, int64_t n, cudaStream_t stream) { l
 void scale(bf16* y, const bf16* x, float a, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
   scale_kernel<<<detail::grid_for(n, kThreads), kThreads, 0, stream>>>(y, x, a, n);
+  NC_CUDA_CHECK_LAUNCH();
+}
+
+void cast_to_bf16(bf16* y, const float* x, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  cast_kernel<<<detail::grid_for(n, kThreads), kThreads, 0, stream>>>(y, x, n);
+  NC_CUDA_CHECK_LAUNCH();
+}
+
+void count_non_finite(int* count, const float* x, int64_t n, cudaStream_t stream) {
+  NC_CUDA_CHECK(cudaMemsetAsync(count, 0, sizeof(int), stream));
+  if (n <= 0) return;
+  count_non_finite_kernel<<<detail::grid_for(n, kThreads, 4096), kThreads, 0, stream>>>(count, x, n);
+  NC_CUDA_CHECK_LAUNCH();
+}
+
+void scaled_sum(float* out, const float* x, int64_t n, float scale, cudaStream_t stream) {
+  scaled_sum_kernel<<<1, kSumThreads, 0, stream>>>(out, x, n, scale);
   NC_CUDA_CHECK_LAUNCH();
 }
 

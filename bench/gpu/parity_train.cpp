@@ -1,0 +1,132 @@
+// Training parity against the original (issue: "the loss curves agree to bf16 noise"). Trains a small
+// model through train::TrainingBackend (the code base-train runs) from initial weights in a
+// safetensors file, on token batches from the shards, with base_train's plan, optimizer setup and
+// schedules for --steps iterations, and writes what the original needs to run the same thing:
+//   OUT/init.safetensors  the initial weights (written when absent, else read), state_dict names
+//   OUT/batches.bin       int32 (steps, 2, B, T): inputs then targets of every step
+//   OUT/hyper.json        model config, optimizer setup, schedule constants
+//   OUT/losses_<device>.json  the loss of every step
+// bench/anchors/parity_original.py then trains the original's PyTorch model on the same three files.
+//   parity_train --tokenizer-dir DIR --data-dir SHARDS --out OUT [--device cuda] [--depth 4] [--seq 512]
+//                [--batch 8] [--steps 200]
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "nanochat/core/bf16.h"
+#include "nanochat/core/cli.h"
+#include "nanochat/core/error.h"
+#include "nanochat/core/log.h"
+#include "nanochat/data/bos_packing_loader.h"
+#include "nanochat/data/document_stream.h"
+#include "nanochat/model/checkpoint.h"
+#include "nanochat/optim/schedules.h"
+#include "nanochat/tokenizer/tokenizer.h"
+#include "nanochat/train/bpb.h"
+#include "nanochat/train/init_weights.h"
+#include "nanochat/train/training_backend.h"
+#include "nanochat/train/training_plan.h"
+
+using namespace nanochat;
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+  std::string tok_dir, data_dir, out_dir, device = "cuda";
+  int64_t depth = 4, T = 512, B = 8, steps = 200;
+  double batch_lr_scale = 0;
+  ArgParser p("parity_train", "Train a small model for the parity comparison with the original.");
+  p.add("--tokenizer-dir", &tok_dir, "tokenizer directory").add("--data-dir", &data_dir, "parquet shards")
+      .add("--out", &out_dir, "output directory").add("--device", &device, "cuda or cpu")
+      .add("--depth", &depth, "depth").add("--seq", &T, "sequence length").add("--batch", &B, "batch rows")
+      .add("--steps", &steps, "optimizer steps")
+      .add("--batch-lr-scale", &batch_lr_scale,
+           "replace base_train's sqrt(batch/524288) lr scaling by this factor (0 = keep it); small parity batches "
+           "otherwise learn too slowly to show a curve");
+  try {
+    if (!p.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
+    NC_CHECK(!tok_dir.empty() && !data_dir.empty() && !out_dir.empty(), "--tokenizer-dir, --data-dir and --out are required");
+    fs::create_directories(out_dir);
+    const Tokenizer tok = Tokenizer::load(tok_dir);
+
+    train::TrainingPlanArgs pa;
+    pa.depth = depth;
+    pa.shape = {64, 128, T, "SSSL", static_cast<int64_t>(tok.vocab_size())};
+    pa.num_iterations = steps;
+    pa.device_batch_size = B;
+    pa.total_batch_size = B * T;  // one micro-step per step
+    train::TrainingPlan plan = train::plan_training(pa);
+    if (batch_lr_scale > 0) {
+      const double f = batch_lr_scale / plan.batch_lr_scale;
+      plan.optimizer.unembedding_lr *= f;
+      plan.optimizer.embedding_lr *= f;
+      plan.optimizer.matrix_lr *= f;
+      plan.optimizer.scalar_lr *= f;
+    }
+    optim::ScheduleConfig schedule;
+    schedule.num_iterations = steps;
+    schedule.weight_decay = plan.weight_decay_scaled;
+    schedule.validate();
+
+    auto backend = device == "cuda" ? train::make_cuda_backend(plan.config, B, T, plan.optimizer)
+                                    : train::make_cpu_backend(plan.config, B, T, plan.optimizer);
+    const fs::path init = fs::path(out_dir) / "init.safetensors";
+    if (fs::exists(init)) {
+      model::load_weights(init, backend->host_model());
+    } else {
+      train::init_weights(backend->host_model());
+      model::WeightsOptions wo;
+      wo.bf16_embeddings = true;  // the original keeps these tables in bf16 on CUDA
+      model::save_weights(init, backend->host_model(), wo);
+      model::load_weights(init, backend->host_model());
+    }
+    backend->sync_from_host();
+
+    nlohmann::ordered_json hyper;
+    hyper["model_config"] = nlohmann::ordered_json::parse(plan.config.to_json());
+    hyper["B"] = B;
+    hyper["T"] = T;
+    hyper["steps"] = steps;
+    hyper["unembedding_lr"] = plan.optimizer.unembedding_lr;
+    hyper["embedding_lr"] = plan.optimizer.embedding_lr;
+    hyper["matrix_lr"] = plan.optimizer.matrix_lr;
+    hyper["scalar_lr"] = plan.optimizer.scalar_lr;
+    hyper["weight_decay"] = plan.optimizer.weight_decay;
+    hyper["warmup_steps"] = schedule.warmup_steps;
+    hyper["warmdown_ratio"] = schedule.warmdown_ratio;
+    hyper["final_lr_frac"] = schedule.final_lr_frac;
+    std::ofstream(fs::path(out_dir) / "hyper.json") << hyper.dump(2) << "\n";
+
+    const auto shards = list_parquet_shards(data_dir);
+    NC_CHECK(shards.size() >= 2, "{}: need at least 2 shards", data_dir);
+    BosPackingLoader loader(tok, split_shards(shards, false), B, T, 0, 1, std::nullopt, LoaderOptions{});
+    std::ofstream batches(fs::path(out_dir) / "batches.bin", std::ios::binary);
+    std::vector<int64_t> idx, targets;
+    nlohmann::json losses = nlohmann::json::array();
+    for (int64_t step = 0; step < steps; ++step) {
+      const PackedBatch batch = loader.next();
+      batches.write(reinterpret_cast<const char*>(batch.inputs.data()),
+                    static_cast<std::streamsize>(batch.inputs.size() * sizeof(int32_t)));
+      batches.write(reinterpret_cast<const char*>(batch.targets.data()),
+                    static_cast<std::streamsize>(batch.targets.size() * sizeof(int32_t)));
+      train::widen_ids(batch.inputs, idx);
+      train::widen_ids(batch.targets, targets);
+      backend->forward_backward(idx.data(), targets.data(), 1.0f);
+      const double loss = backend->last_loss();
+      NC_CHECK(std::isfinite(loss), "step {}: loss {}", step, loss);
+      backend->optimizer_step(optim::lr_multiplier(schedule, step), optim::muon_momentum(schedule, step),
+                              optim::muon_weight_decay(schedule, step));
+      losses.push_back(loss);
+      if (step % 20 == 0 || step + 1 == steps) log_info("step {:4d} loss {:.6f}", step, loss);
+    }
+    std::ofstream(fs::path(out_dir) / ("losses_" + device + ".json")) << losses.dump() << "\n";
+    return 0;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,43 @@
+// Flash attention on tensor cores (spec §3.1.6 forward, §4.5 step 2 backward): causal sliding-window
+// attention with grouped KV heads, scale 1/sqrt(d), bf16 storage, fp32 accumulation (mma.sync
+// m16n8k16). Layouts and semantics are exactly those of kernels::cpu::attention_forward/backward
+// (kernels/ops.h), which are the reference the GPU tests compare against:
+//   q, y (B, Tq, H, d); k, v (B, kv_stride, Hk, d); lse (B, H, Tq) fp32, natural log of the sum of
+//   exp(scaled scores). Query i sits at absolute position pos0 + i and sees the keys
+//   [pos - window, pos] ∩ [0, Tk); query head h reads kv head h / (H / Hk).
+// Key tiles outside every query's window are never loaded, so sliding windows cost proportionally
+// less. head_dim must be 64 or 128; other values throw nanochat::Error.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "nanochat/kernels/cuda/ops.h"
+#include "nanochat/kernels/ops.h"
+
+namespace nanochat::kernels::cuda {
+
+// Training (pos0 = 0, Tq = Tk = kv_stride) and KV-cache shapes (pos0 + Tq = Tk <= kv_stride). Keys at
+// positions >= Tk are never read. lse may be null. Dispatches to the decode path when it fits, else
+// to the tiled path (decode when it fits and B*H < 128, i.e. the tiled grid would leave SMs idle).
+void attention_forward(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
+                       const cpu::AttentionShape& s, cudaStream_t stream);
+// The two paths, public so that tests and benchmarks can pin one.
+// Tiled (attention_forward.cu): tensor cores, one block per (64/128-query tile, head, batch row).
+void attention_forward_tiled(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
+                             const cpu::AttentionShape& s, cudaStream_t stream);
+// Decode (attention_decode.cu): a few queries (Tq <= 4 and Tq*H/Hk <= 16 rows per kv head) against a
+// long cache. The keys are split into chunks of 64, one warp per (chunk, kv head, batch row) on CUDA
+// cores, then a second pass merges the chunks' partial softmax sums: batch 1 with few heads still
+// fills the GPU. Scratch is taken stream-ordered. Same results as the tiled path to bf16 tolerance.
+bool attention_decode_fits(const cpu::AttentionShape& s);
+void attention_forward_decode(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
+                              const cpu::AttentionShape& s, cudaStream_t stream);
+
+// Training shapes only (pos0 = 0, Tq = Tk = kv_stride); overwrites gq, gk, gv. lse is the forward's.
+// Deterministic (bitwise reproducible): every gradient element is summed by one thread in a fixed
+// order; gk/gv of a kv head accumulate over all query heads of its group inside one block, and gq is
+// computed by a separate pass that recomputes the probabilities, so no float atomics are needed.
+// Scratch (B*H*Tq floats) is taken stream-ordered.
+void attention_backward(bf16* gq, bf16* gk, bf16* gv, const bf16* gy, const bf16* q, const bf16* k, const bf16* v,
+                        const bf16* y, const float* lse, const cpu::AttentionShape& s, cudaStream_t stream);
+
+}  // namespace nanochat::kernels::cuda
