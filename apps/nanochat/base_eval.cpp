@@ -1,10 +1,11 @@
 // nanochat base-eval: evaluate a base checkpoint (scripts/base_eval.py, spec tokenizer-inference-eval.md
 // §6.9-§6.11): greedy and unconditioned samples, bits per byte on the train and val shards, and the CORE
-// metric over the eval bundle. Runs on the CPU. When the bundle lacks task files, or a task cannot be run
+// metric over the eval bundle. Runs on the CPU or one GPU (--device-type; autodetected). When the bundle lacks task files, or a task cannot be run
 // as configured (too few records for its shots, prompts beyond the model's context), the CORE printed is
 // explicitly labelled partial and names those tasks; the original would have aborted instead.
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,11 +20,15 @@
 #include "nanochat/data/bos_packing_loader.h"
 #include "nanochat/data/dataset.h"
 #include "nanochat/data/document_stream.h"
+#include "nanochat/engine/decoder.h"
 #include "nanochat/engine/engine.h"
 #include "nanochat/engine/load_model.h"
 #include "nanochat/eval/core_eval.h"
 #include "nanochat/train/bpb.h"
 #include "nanochat/train/sampling.h"
+#ifdef NANOCHAT_HAVE_CUDA
+#include "nanochat/model/gpt_cuda.h"
+#endif
 
 namespace nanochat::app {
 
@@ -53,9 +58,9 @@ EvalModes parse_modes(const std::string& text) {
 
 void print_rule() { std::printf("%s\n", std::string(80, '-').c_str()); }
 
-void run_samples(const engine::LoadedModel& loaded) {
+void run_samples(const engine::LoadedModel& loaded, const engine::Decoder& decoder) {
   const Tokenizer& tok = *loaded.tokenizer;
-  const engine::Engine eng(*loaded.model, tok);
+  const engine::Engine eng(decoder, tok);
   std::printf("\nConditioned samples:\n");
   for (const char* prompt : train::kSamplePrompts) {
     const auto ids = tok.encode(prompt, tok.bos_id());
@@ -81,7 +86,8 @@ void run_samples(const engine::LoadedModel& loaded) {
   std::fflush(stdout);
 }
 
-void run_bpb(const engine::LoadedModel& loaded, int64_t device_batch_size, int64_t split_tokens, const fs::path& data_dir) {
+void run_bpb(const engine::LoadedModel& loaded, const std::string& device, int64_t device_batch_size,
+             int64_t split_tokens, const fs::path& data_dir) {
   const auto& cfg = loaded.model->config();
   const int64_t B = device_batch_size, T = cfg.sequence_len;
   const int64_t tokens_per_step = B * T;  // world size 1
@@ -95,16 +101,42 @@ void run_bpb(const engine::LoadedModel& loaded, int64_t device_batch_size, int64
          "'nanochat dataset -n 8' or pass --data-dir",
          data_dir.string(), shards.size());
   const std::vector<int32_t> token_bytes = loaded.tokenizer->token_byte_lengths();
-  model::Activations<float> acts(cfg, B, T);
+  // Per-row losses of a plain forward, on the device that runs the evaluation.
+  train::RowLossFn row_losses;
+  std::unique_ptr<model::Activations<float>> cpu_acts;
+#ifdef NANOCHAT_HAVE_CUDA
+  std::unique_ptr<cuda::CudaContext> ctx;
+  std::unique_ptr<model::GptCuda> gpu;
+  std::unique_ptr<model::CudaActivations> gpu_acts;
+  if (device == "cuda") {
+    ctx = std::make_unique<cuda::CudaContext>(0);
+    gpu = std::make_unique<model::GptCuda>(cfg, *ctx);
+    gpu->upload_params(loaded.model->params());
+    gpu_acts = std::make_unique<model::CudaActivations>(cfg, B, T);
+    row_losses = [&](const int64_t* idx, const int64_t* targets, std::vector<float>& losses) {
+      gpu->forward_loss(*gpu_acts, idx, targets);
+      losses = gpu->read_row_losses(*gpu_acts);
+    };
+  }
+#endif
+  if (!row_losses) {
+    NC_CHECK(device == "cpu", "bpb on device '{}' is not available in this build", device);
+    cpu_acts = std::make_unique<model::Activations<float>>(cfg, B, T);
+    row_losses = [&](const int64_t* idx, const int64_t* targets, std::vector<float>& losses) {
+      loaded.model->forward(*cpu_acts, idx, targets);
+      losses.assign(cpu_acts->loss, cpu_acts->loss + cpu_acts->rows());
+    };
+  }
   for (const char* split : {"train", "val"}) {
     BosPackingLoader loader(*loaded.tokenizer, split_shards(shards, std::string(split) == "val"), B, T, 0, 1);
-    const auto r = train::evaluate_bpb(*loaded.model, acts, [&] { return loader.next(); }, steps, token_bytes);
+    const auto r = train::evaluate_bpb(row_losses, B, T, [&] { return loader.next(); }, steps, token_bytes);
     std::printf("%s bpb: %.6f\n", split, r.bpb);
     std::fflush(stdout);
   }
 }
 
-void run_core(engine::LoadedModel& loaded, const fs::path& bundle_dir, int64_t max_per_task, int64_t device_batch_size) {
+void run_core(engine::LoadedModel& loaded, const engine::Decoder& decoder, const fs::path& bundle_dir,
+              int64_t max_per_task, int64_t device_batch_size) {
   if (!fs::is_directory(bundle_dir))
     fail("CORE eval bundle {} not found: extract eval_bundle.zip there or pass --bundle-dir (a folder holding "
          "core.yaml, eval_meta_data.csv and eval_data/)",
@@ -125,7 +157,7 @@ void run_core(engine::LoadedModel& loaded, const fs::path& bundle_dir, int64_t m
       std::printf("%sMISSING: no data file %s in the bundle\n", head.c_str(), r.task.dataset_uri.c_str());
     std::fflush(stdout);
   };
-  const eval::CoreResult result = eval::evaluate_core(*loaded.model, *loaded.tokenizer, bundle, options);
+  const eval::CoreResult result = eval::evaluate_core(decoder, *loaded.tokenizer, bundle, options);
 
   const size_t total = bundle.tasks.size();
   const std::string core_label =
@@ -168,7 +200,7 @@ int base_eval(const Args& args) {
       .add("--max-per-task", &max_per_task, "examples per CORE task (-1 = all)")
       .add("--device-batch-size", &device_batch_size, "rows per forward (bpb), and tokens per CORE forward / sequence_len")
       .add("--split-tokens", &split_tokens, "tokens per split for bpb")
-      .add("--device-type", &device, "cpu (the CUDA backend is not built yet)", {"", "cpu", "cuda"})
+      .add("--device-type", &device, "cuda or cpu (empty = cuda when a GPU is usable)", {"", "cpu", "cuda"})
       .add("--bundle-dir", &bundle_dir, "CORE eval bundle (default: $NANOCHAT_BASE_DIR/eval_bundle)")
       .add("--data-dir", &data_dir, "parquet shards for bpb (default: $NANOCHAT_BASE_DIR/base_data_climbmix)")
       .add("--tokenizer-dir", &tokenizer_dir, "tokenizer directory (default: $NANOCHAT_BASE_DIR/tokenizer)");
@@ -176,16 +208,20 @@ int base_eval(const Args& args) {
   const EvalModes modes = parse_modes(eval_modes);
   if (device_batch_size < 1) usage_fail("argument --device-batch-size: must be positive, got {}", device_batch_size);
   if (split_tokens < 1) usage_fail("argument --split-tokens: must be positive, got {}", split_tokens);
-  if (device == "cuda") fail("--device-type cuda: this build has no CUDA evaluation yet; use cpu");
+  const std::string dev = engine::resolve_inference_device(device);
 
   engine::LoadedModel loaded = engine::load_model(
       "base", tag, step, tokenizer_dir.empty() ? std::nullopt : std::optional<fs::path>(tokenizer_dir));
   log_info("base-eval: {} step {} ({})", loaded.model_tag, loaded.step, loaded.checkpoint_dir.string());
 
-  if (modes.sample) run_samples(loaded);
-  if (modes.bpb) run_bpb(loaded, device_batch_size, split_tokens, data_dir.empty() ? default_data_dir() : fs::path(data_dir));
+  const std::unique_ptr<engine::Decoder> decoder = engine::make_decoder(dev, *loaded.model);
+  log_info("base-eval: device {} ({})", decoder->device(), decoder->device_name());
+
+  if (modes.sample) run_samples(loaded, *decoder);
+  if (modes.bpb)
+    run_bpb(loaded, dev, device_batch_size, split_tokens, data_dir.empty() ? default_data_dir() : fs::path(data_dir));
   if (modes.core)
-    run_core(loaded, bundle_dir.empty() ? base_dir() / "eval_bundle" : fs::path(bundle_dir), max_per_task,
+    run_core(loaded, *decoder, bundle_dir.empty() ? base_dir() / "eval_bundle" : fs::path(bundle_dir), max_per_task,
              device_batch_size);
   return 0;
 }

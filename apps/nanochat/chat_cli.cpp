@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "nanochat/core/cli.h"
 #include "nanochat/core/error.h"
+#include "nanochat/engine/decoder.h"
 #include "nanochat/engine/engine.h"
 #include "nanochat/engine/load_model.h"
 #include "nanochat/tokenizer/text_stream.h"
@@ -43,17 +44,18 @@ int chat_cli(const Args& args) {
       .add("-t,--temperature", &temperature, "sampling temperature (0 = greedy)")
       .add("-k,--top-k", &top_k, "sample among the k most likely tokens (0 = all)")
       .add("-m,--max-tokens", &max_tokens, "tokens per reply")
-      .add("--device-type", &device, "cpu (the CUDA backend is not built yet)", {"", "cpu", "cuda"})
+      .add("--device-type", &device, "cuda|cpu (empty = autodetect: cuda when a GPU is usable)", {"", "cpu", "cuda"})
       .add("--tokenizer-dir", &tokenizer_path, "tokenizer directory (default: $NANOCHAT_BASE_DIR/tokenizer)");
   if (!p.parse(args)) return 0;
   if (temperature < 0) usage_fail("argument -t/--temperature: must be >= 0, got {}", temperature);
   if (max_tokens < 1) usage_fail("argument -m/--max-tokens: must be at least 1, got {}", max_tokens);
-  if (device == "cuda") fail("--device-type cuda: this build has no CUDA inference yet; use cpu");
+  device = engine::resolve_inference_device(device);
 
   engine::LoadedModel loaded = engine::load_model(
       source, tag, step, tokenizer_path.empty() ? std::nullopt : std::optional<std::filesystem::path>(tokenizer_path));
   const Tokenizer& tok = *loaded.tokenizer;
-  const engine::Engine eng(*loaded.model, tok);
+  const std::unique_ptr<engine::Decoder> decoder = engine::make_decoder(device, *loaded.model);
+  const engine::Engine eng(*decoder, tok);
   const TokenId user_start = tok.encode_special("<|user_start|>"), user_end = tok.encode_special("<|user_end|>");
   const TokenId assistant_start = tok.encode_special("<|assistant_start|>");
   const TokenId assistant_end = tok.encode_special("<|assistant_end|>");

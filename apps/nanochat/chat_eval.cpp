@@ -19,6 +19,7 @@
 #include "nanochat/core/error.h"
 #include "nanochat/core/log.h"
 #include "nanochat/core/paths.h"
+#include "nanochat/engine/decoder.h"
 #include "nanochat/engine/engine.h"
 #include "nanochat/engine/load_model.h"
 #include "nanochat/eval/tasks/arc.h"
@@ -98,7 +99,7 @@ int chat_eval(const Args& args) {
       .add("-g,--model-tag", &tag, "model tag (default: the largest d<N>)")
       .add("-s,--step", &step, "checkpoint step (default: the last)")
       .add("-x,--max-problems", &max_problems, "problems per task (default: all)")
-      .add("--device-type", &device, "cpu (the CUDA backend is not built yet)", {"", "cpu", "cuda"})
+      .add("--device-type", &device, "cuda or cpu (empty = cuda when a GPU is usable)", {"", "cpu", "cuda"})
       .add("--data-root", &data_root,
            "folder with gsm8k/, mmlu/data/, humaneval/, core-eval/ (default: $NANOCHAT_BASE_DIR/task_data)")
       .add("--tokenizer-dir", &tokenizer_dir, "tokenizer directory (default: $NANOCHAT_BASE_DIR/tokenizer)");
@@ -109,7 +110,7 @@ int chat_eval(const Args& args) {
   if (num_samples < 1) usage_fail("argument -n/--num-samples: must be at least 1, got {}", num_samples);
   if (batch_size < 1) usage_fail("argument -b/--batch-size: must be at least 1, got {}", batch_size);
   if (max_problems && *max_problems < 0) usage_fail("argument -x/--max-problems: must be >= 0, got {}", *max_problems);
-  if (device == "cuda") fail("--device-type cuda: this build has no CUDA evaluation yet; use cpu");
+  const std::string dev = engine::resolve_inference_device(device);
 
   std::vector<std::string> names;
   if (task_name.empty()) {
@@ -123,7 +124,9 @@ int chat_eval(const Args& args) {
       source, tag, step, tokenizer_dir.empty() ? std::nullopt : std::optional<fs::path>(tokenizer_dir));
   log_info("chat-eval: {} {} step {} ({})", source, loaded.model_tag, loaded.step, loaded.checkpoint_dir.string());
   const Tokenizer& tok = *loaded.tokenizer;
-  const engine::Engine eng(*loaded.model, tok);
+  const std::unique_ptr<engine::Decoder> decoder = engine::make_decoder(dev, *loaded.model);
+  log_info("chat-eval: device {} ({})", decoder->device(), decoder->device_name());
+  const engine::Engine eng(*decoder, tok);
   engine::GenerateOptions gen;
   gen.num_samples = num_samples;
   gen.max_tokens = max_new_tokens;
@@ -137,7 +140,7 @@ int chat_eval(const Args& args) {
     const int64_t n = max_problems ? std::min(*max_problems, task->size()) : task->size();
     ChatEvalTally t;
     if (task->eval_type() == eval::tasks::EvalType::categorical) {
-      t = eval::tasks::run_categorical_eval(*loaded.model, tok, *task, n, batch_size);
+      t = eval::tasks::run_categorical_eval(*decoder, tok, *task, n, batch_size);
     } else {
       t = eval::tasks::run_generative_eval(eng, *task, n, gen, [](const ChatEvalTally& run) {
         std::printf("\r\033[KRank 0 | %lld/%lld (%.2f%%)", static_cast<long long>(run.passed),

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "nanochat/core/cli.h"
 #include "nanochat/core/error.h"
+#include "nanochat/engine/decoder.h"
 #include "nanochat/engine/load_model.h"
 #include "nanochat/serve/engine_generator.h"
 #include "nanochat/serve/server.h"
@@ -32,7 +33,7 @@ int chat_web(const Args& args) {
       .add("-n,--num-workers", &num_workers, "requests generated at once (the original's --num-gpus; on the CPU the "
                                              "workers share one model and split the cores)")
       .add("--max-queue", &max_queue, "requests allowed to wait for a worker before 503 (0 = unbounded)")
-      .add("--device-type", &device, "cpu (the CUDA backend is not built yet)", {"", "cpu", "cuda"})
+      .add("--device-type", &device, "cuda|cpu (empty = autodetect: cuda when a GPU is usable)", {"", "cpu", "cuda"})
       .add("--tokenizer-dir", &tokenizer_path, "tokenizer directory (empty: $NANOCHAT_BASE_DIR/tokenizer)")
       .add_switch("-q,--quiet", &quiet, "do not log conversations (the original logs every message)");
   if (!p.parse(args)) return 0;
@@ -42,21 +43,24 @@ int chat_web(const Args& args) {
   if (opt.max_tokens < 1) usage_fail("argument -m/--max-tokens: must be at least 1, got {}", opt.max_tokens);
   if (num_workers < 1 || num_workers > 256) usage_fail("argument -n/--num-workers: must be in [1, 256], got {}", num_workers);
   if (max_queue < 0) usage_fail("argument --max-queue: must be >= 0, got {}", max_queue);
-  if (device == "cuda") fail("--device-type cuda: this build has no CUDA inference yet; use cpu");
+  device = engine::resolve_inference_device(device);
 
   std::printf("Starting NanoChat Web Server\nTemperature: %g, Top-k: %lld, Max tokens: %lld\n", opt.temperature,
               static_cast<long long>(opt.top_k), static_cast<long long>(opt.max_tokens));
-  std::printf("Loading nanochat model on cpu...\n");
+  std::printf("Loading nanochat model on %s...\n", device.c_str());
   std::fflush(stdout);
   engine::LoadedModel loaded = engine::load_model(
       source, tag, step, tokenizer_path.empty() ? std::nullopt : std::optional<std::filesystem::path>(tokenizer_path));
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads_each = num_workers > 1 ? std::max(1, cores / static_cast<int>(num_workers)) : 0;
-  // One model, shared read-only by every worker (generation never writes to it).
-  const serve::EngineGenerator generator(*loaded.model, *loaded.tokenizer, threads_each);
+  // One model, shared read-only by every worker (generation never writes to it). On the GPU the
+  // workers share one device copy and take turns per forward (engine/decoder.h).
+  const std::unique_ptr<engine::Decoder> decoder = engine::make_decoder(device, *loaded.model);
+  const serve::EngineGenerator generator(*decoder, *loaded.tokenizer, threads_each);
   std::printf("Initializing worker pool with %lld workers...\n", static_cast<long long>(num_workers));
   std::vector<serve::Worker> workers;
-  for (int64_t i = 0; i < num_workers; ++i) workers.push_back(serve::Worker{static_cast<int>(i), "cpu", &generator});
+  for (int64_t i = 0; i < num_workers; ++i)
+    workers.push_back(serve::Worker{static_cast<int>(i), decoder->device(), &generator});
 
   opt.port = static_cast<int>(port);
   opt.max_queue = static_cast<size_t>(max_queue);

@@ -17,6 +17,7 @@ int base_train(const Args& args);
 int base_eval(const Args& args);
 int chat_eval(const Args& args);
 int chat_sft(const Args& args);
+int chat_rl(const Args& args);
 int mid_train(const Args& args);
 
 }  // namespace nanochat::app

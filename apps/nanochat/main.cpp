@@ -33,6 +33,7 @@ constexpr Command kCommands[] = {
     {"base-eval", "scripts.base_eval", "CORE metric, bits per byte and samples of a base model", nanochat::app::base_eval},
     {"mid-train", "scripts.mid_train", "mid-train a base model on conversations (CPU; v0.1.0)", nanochat::app::mid_train},
     {"chat-sft", "scripts.chat_sft", "supervised fine-tuning of a base model (CPU)", nanochat::app::chat_sft},
+    {"chat-rl", "scripts.chat_rl", "reinforcement learning on GSM8K from an SFT model", nanochat::app::chat_rl},
     {"chat-eval", "scripts.chat_eval", "accuracy of a chat model on ARC, MMLU, GSM8K, HumanEval (ChatCORE)", nanochat::app::chat_eval},
     {"chat-cli", "scripts.chat_cli", "chat with a trained model in the terminal", nanochat::app::chat_cli},
     {"infer-bench", "scripts.infer_bench", "latency, throughput and utilisation of a checkpoint", nanochat::app::infer_bench},

@@ -84,7 +84,10 @@ def main():
         if step % 20 == 0 or step + 1 == steps:
             print(f"original step {step:4d} loss {losses[-1]:.6f}", flush=True)
     print(f"original: {steps} steps in {time.time() - t0:.1f}s", flush=True)
-    json.dump(losses, open(f"{out}/losses_original.json", "w"))
+    name = "losses_original_compiled.json" if compile_model else "losses_original.json"
+    if "--tag" in sys.argv:
+        name = name.replace(".json", "_" + sys.argv[sys.argv.index("--tag") + 1] + ".json")
+    json.dump(losses, open(f"{out}/{name}", "w"))
 
 
 if __name__ == "__main__":

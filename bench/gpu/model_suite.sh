@@ -39,9 +39,60 @@ for stage in "$@"; do
       timeout 200 ./parity_train --tokenizer-dir tok --data-dir data/shards --out "$P" --device cuda --depth 6 \
         --seq 512 --batch 16 --steps 200 --batch-lr-scale 0.5 > "$P/ours.log" 2>&1
       summary+=("parity ours rc=$? $(tail -1 "$P/ours.log")")
-      timeout 300 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" > "$P/original.log" 2>&1
-      summary+=("parity original rc=$? $(tail -2 "$P/original.log" | tr '\n' ' ')")
-      rm -f "$P/batches.bin" "$P/init.safetensors" ;;
+      timeout 200 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" > "$P/original.log" 2>&1
+      summary+=("parity original eager rc=$? $(tail -1 "$P/original.log")")
+      timeout 300 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" --compile >> "$P/original.log" 2>&1
+      summary+=("parity original compiled rc=$? $(tail -1 "$P/original.log")")
+      # The original's own run-to-run noise (SDPA's backward uses atomics), and our fp32 CPU reference.
+      timeout 200 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" --tag rerun >> "$P/original.log" 2>&1
+      summary+=("parity original eager rerun rc=$? $(tail -1 "$P/original.log")")
+      OMP_NUM_THREADS=16 timeout 240 ./parity_train --tokenizer-dir tok --data-dir data/shards --out "$P" --device cpu \
+        --depth 6 --seq 512 --batch 16 --steps 200 --batch-lr-scale 0.5 > "$P/ours_cpu.log" 2>&1
+      summary+=("parity ours cpu rc=$? $(tail -1 "$P/ours_cpu.log")")
+      python3 "$REPO/bench/anchors/parity_compare.py" "$P" > "$P/compare.txt" 2>&1
+      cat "$P/compare.txt"
+      # Only the summary travels back (the device returns a limited number of files).
+      mv "$P/parity.json" "$P/compare.txt" "$OUT/" 2>/dev/null; cat "$P"/*.log > "$OUT/parity_logs.txt"; rm -rf "$P" ;;
+    train)
+      # base-train end to end on the GPU: loader, eval bpb, samples, checkpoints; then a resume from the
+      # middle checkpoint must reproduce the uninterrupted run's last steps exactly.
+      export NANOCHAT_BASE_DIR="$OUT/base"
+      T=(./nanochat base-train --device-type cuda --depth 4 --max-seq-len 512 --device-batch-size 8 \
+         --total-batch-size 8192 --num-iterations 40 --eval-every 20 --eval-tokens 32768 --sample-every 40 \
+         --save-every 20 --core-metric-every -1 --data-dir data/shards --tokenizer-dir tok)
+      timeout 200 "${T[@]}" > "$OUT/base_train.log" 2>&1; rc=$?
+      summary+=("base-train cuda rc=$rc $(grep -E 'Validation bpb' "$OUT/base_train.log" | tail -1)")
+      timeout 200 "${T[@]}" --resume-from-step 20 > "$OUT/base_train_resume.log" 2>&1; rc=$?
+      a=$(grep -E '^.*step 000(3[0-9])' "$OUT/base_train.log" | sed -E 's/.*(step 000[0-9]+\/[0-9]+.*loss: [0-9.]+).*/\1/')
+      b=$(grep -E '^.*step 000(3[0-9])' "$OUT/base_train_resume.log" | sed -E 's/.*(step 000[0-9]+\/[0-9]+.*loss: [0-9.]+).*/\1/')
+      [[ -n "$a" && "$a" == "$b" ]] && same=identical || same=DIFFERENT
+      summary+=("base-train resume rc=$rc: steps 30-39 losses $same; $(grep -E 'Validation bpb' "$OUT/base_train_resume.log" | tail -1)")
+      rm -rf "$OUT/base" ;;
+    core)
+      # CORE on the GPU, ours (base-eval) and the original's evaluate_task on the same weights and task
+      # files: a d6 trained here (parity of per-task accuracy), then untrained d12 and d20 (speed).
+      export NANOCHAT_BASE_DIR="$OUT/core_base"; mkdir -p "$NANOCHAT_BASE_DIR"
+      cp -r data/core-eval "$NANOCHAT_BASE_DIR/eval_bundle"
+      for spec in "d6 6 300 128 512 16" "d12 12 1 100 2048 4" "d20 20 1 100 2048 4"; do
+        set -- $spec  # tag depth steps max-per-task seq batch (1 step: an untrained model, for speed only)
+        timeout 240 ./nanochat base-train --device-type cuda --depth "$2" --max-seq-len "$5" --device-batch-size "$6" \
+          --total-batch-size 8192 --num-iterations "$3" --eval-every -1 --sample-every -1 --core-metric-every -1 \
+          --model-tag "$1" --data-dir data/shards --tokenizer-dir tok > "$OUT/core_train_$1.log" 2>&1 || { summary+=("core $1: train failed"); continue; }
+        ck=$(ls "$NANOCHAT_BASE_DIR/base_checkpoints/$1"/model_*.safetensors | tail -1)
+        timeout 300 ./nanochat base-eval --device-type cuda --eval core --model-tag "$1" --max-per-task "$4" \
+          --tokenizer-dir tok > "$OUT/core_ours_$1.log" 2>&1
+        summary+=("core $1 ours rc=$? $(grep -E 'CORE metric' "$OUT/core_ours_$1.log" | tail -1)")
+        timeout 400 python3 "$REPO/bench/anchors/core_original.py" "$CARRY/orig" "$ck" tok \
+          "$NANOCHAT_BASE_DIR/eval_bundle" "$OUT/core_original_$1.json" "$4" > "$OUT/core_original_$1.log" 2>&1
+        summary+=("core $1 original rc=$? $(tail -1 "$OUT/core_original_$1.log")")
+        rm -rf "$NANOCHAT_BASE_DIR/base_checkpoints/$1"
+      done
+      rm -rf "$NANOCHAT_BASE_DIR" ;;
+    infer)
+      # Decode of a random-weight d20 (the issue's config): 512-token prompt, 256 new tokens, greedy.
+      timeout 240 ./nanochat infer-bench --device-type cuda --random-init --depth 20 --vocab-size 32768 \
+        --sequence-len 2048 --prompt-tokens 512 --decode-tokens 256 --batch-sizes 1,8,32 > "$OUT/infer_bench.log" 2>&1
+      summary+=("infer-bench rc=$?"); summary+=("$(tail -8 "$OUT/infer_bench.log")") ;;
     *) summary+=("unknown stage $stage") ;;
   esac
 done

@@ -153,6 +153,12 @@ if [[ -d "$SHARED/data/shards" && -d "$WORK/tok_small" ]]; then
   expect "chat-sft names missing task data" 1 "MMLU\(auxiliary_train\).*" -- "$BIN" chat-sft "${SFT[@]}" --num-iterations=3
   expect "chat-sft trains and saves" 0 "Validation bpb" -- "$BIN" chat-sft "${SFT[@]}" --skip-missing-tasks --num-iterations=5 --chatcore-every=-1 --eval-every=2
   [[ -s "$NANOCHAT_BASE_DIR/chatsft_checkpoints/cli/model_000004.safetensors" ]] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: chat-sft did not write its checkpoint"; }
+  # chat-rl on that SFT checkpoint with GSM8K from shared data: two steps, pass@k at both, the last saved.
+  RL=(chat-rl --model-tag=cli --tokenizer-dir "$WORK/tok_small" --data-root "$WORK/task_data" --device-type=cpu
+      --examples-per-step=1 --num-samples=2 --device-batch-size=2 --max-new-tokens=8 --eval-every=1 --eval-examples=1)
+  expect "chat-rl trains, evaluates and saves" 0 "Step 1 \| Pass@1: [0-9.]+, Pass@2: [0-9.]+" -- "$BIN" "${RL[@]}" --max-steps=2
+  [[ -s "$NANOCHAT_BASE_DIR/chatrl_checkpoints/cli/model_000001.safetensors" ]] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: chat-rl did not write its checkpoint"; }
+  expect "chat-rl rejects too few samples" 2 "--num-samples 1 is less than --device-batch-size 2" -- "$BIN" "${RL[@]}" --num-samples=1
   expect "mid-train trains" 0 "step 00002" -- "$BIN" mid-train "${SFT[@]}" --skip-missing-tasks --num-iterations=3 --eval-every=-1 --word-list "$WORK/nope.txt"
   expect "base-train stops on a diverged loss" 1 "training diverged at step [0-9]+" -- "$BIN" "${TRAIN[@]}" --num-iterations=20 --eval-every=-1 --embedding-lr=1e30 --unembedding-lr=1e30 --matrix-lr=1e30 --scalar-lr=1e30 --model-tag=nan
 else

@@ -46,3 +46,16 @@ TEST(DecodeCost, FlopsAddMatmulsAndAttention) {
   EXPECT_EQ(engine::prefill_flops(c, 200),
             2 * mm * 200 + 4 * 2 * 128 * (3 * engine::attended_pairs(200, 128) + engine::attended_pairs(200, 256)));
 }
+
+TEST(DecodeCost, DecodeReadBytesCountWeightsTableRowsAndCache) {
+  const model::GPTConfig c = config_d4_T256();  // C 256, KV 256, 4 layers, value embeds on layers 1 and 3
+  const int64_t C = 256, per_layer = 3 * C * C + C * C + 8 * C * C;
+  const int64_t weights = 4 * per_layer + 2 * 2 * 12 + 4096 * C;  // blocks, two ve gates (2 heads x 12), lm_head
+  const int64_t rows = C + 2 * C;                                  // wte + two value-embedding tables
+  for (int64_t batch : {1, 8}) {
+    const int64_t kv = engine::kv_read_bytes_per_step(c, 100, 2);
+    EXPECT_EQ(engine::decode_read_bytes_per_step(c, batch, 100, 2), 2 * (weights + batch * rows) + batch * kv);
+  }
+  // The cache term grows with the context up to the window.
+  EXPECT_LT(engine::decode_read_bytes_per_step(c, 1, 10, 2), engine::decode_read_bytes_per_step(c, 1, 100, 2));
+}

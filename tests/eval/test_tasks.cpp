@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 
+#include "nanochat/engine/decoder.h"
 #include "nanochat/core/error.h"
 #include "nanochat/core/file_io.h"
 #include "nanochat/core/safetensors.h"
@@ -406,7 +407,8 @@ TEST(ChatEvalRunner, CategoricalMatchesFullLogitsAcrossPadding) {
                              mc("2+2?", {"1", "2", "3"}, "2"),
                              mc("Pick the longest answer among these five options, please.", {"A", "B", "C", "D", "E"}, "E"),
                              mc("x", {"A", "B", "C", "D"}, "C")};
-  const auto batched = predict_letters(gpt, tok, convs);
+  const auto decoder = engine::make_cpu_decoder(gpt);
+  const auto batched = predict_letters(*decoder, tok, convs);
   ASSERT_EQ(batched.size(), convs.size());
   for (size_t i = 0; i < convs.size(); ++i) {
     EXPECT_EQ(batched[i], reference_letter(gpt, tok, convs[i])) << i;
@@ -416,15 +418,15 @@ TEST(ChatEvalRunner, CategoricalMatchesFullLogitsAcrossPadding) {
   for (size_t i = 0; i < convs.size(); ++i) expected += batched[i] == convs[i]["messages"][1]["content"] ? 1 : 0;
   const ListTask task(convs, EvalType::categorical);
   for (int64_t bs : {1, 3, 8}) {
-    const auto t = run_categorical_eval(gpt, tok, task, 4, bs);
+    const auto t = run_categorical_eval(*decoder, tok, task, 4, bs);
     EXPECT_EQ(t.total, 4);
     EXPECT_EQ(t.passed, expected) << bs;
   }
-  EXPECT_EQ(run_categorical_eval(gpt, tok, task, 2, 8).total, 2);
-  EXPECT_THROW(run_categorical_eval(gpt, tok, task, 5, 8), Error);
+  EXPECT_EQ(run_categorical_eval(*decoder, tok, task, 2, 8).total, 2);
+  EXPECT_THROW(run_categorical_eval(*decoder, tok, task, 5, 8), Error);
   // A multi-token "letter" is refused, as the original asserts.
   const std::vector<json> bad = {mc("q", {"AB", "C"}, "C")};
-  EXPECT_THROW(predict_letters(gpt, tok, bad), Error);
+  EXPECT_THROW(predict_letters(*decoder, tok, bad), Error);
 }
 
 TEST(ChatEvalRunner, GenerativeJudgesEachSampleAfterThePrompt) {

@@ -69,8 +69,8 @@ Batch random_batch(int64_t B, int64_t T, int64_t V, uint32_t seed, double ignore
 
 class GptCudaTest : public GpuTest {};
 
-void compare_step(cuda::CudaContext& ctx, const GPTConfig& config, double ignore_fraction) {
-  const int64_t B = 2, T = 64;
+void compare_step(cuda::CudaContext& ctx, const GPTConfig& config, double ignore_fraction, int64_t B = 2,
+                  int64_t T = 64) {
   model::GPT<float> cpu(config);
   const std::vector<float> w = test_weights(cpu, 7);
   const Batch batch = random_batch(B, T, config.vocab_size, 11, ignore_fraction);
@@ -108,6 +108,18 @@ TEST_F(GptCudaTest, TrainingStepMatchesCpuReference) { compare_step(ctx(), small
 
 TEST_F(GptCudaTest, TrainingStepMatchesCpuReferenceWithGqaAndIgnoredTargets) {
   compare_step(ctx(), small_config(4, 2), 0.25);
+}
+
+// The parity run's shape: T = 512 with "SSSL", so the short layers really slide (window 128 < T) and
+// attention spans several query and key tiles.
+TEST_F(GptCudaTest, TrainingStepMatchesCpuReferenceWithSlidingWindowsAtT512) {
+  GPTConfig c = small_config(3, 3);
+  c.sequence_len = 512;
+  c.n_layer = 6;
+  c.n_embd = 384;  // head_dim 128, as base_train's shapes
+  c.window_pattern = "SSSL";
+  ASSERT_EQ(c.window(0), 128);
+  compare_step(ctx(), c, 0.0, 1, 512);
 }
 
 TEST_F(GptCudaTest, StepIsBitwiseDeterministicAndEvalLossEqualsTrainingLoss) {

@@ -22,6 +22,20 @@ int64_t decode_flops_per_token(const model::GPTConfig& c, int64_t context) {
   return 2 * model::num_matmul_params(c) + attn;
 }
 
+int64_t decode_read_bytes_per_step(const model::GPTConfig& c, int64_t batch, int64_t context, int64_t dtype_bytes) {
+  const int64_t C = c.n_embd, KV = c.kv_dim();
+  int64_t weights = c.vocab_size * C;  // lm_head rows that produce logits
+  int64_t table_rows = C;              // wte, per sequence
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    weights += (C + 2 * KV) * C + C * C + 8 * C * C;
+    if (c.has_value_embed(l)) {
+      weights += c.n_kv_head * model::kVeGateChannels;
+      table_rows += KV;
+    }
+  }
+  return dtype_bytes * (weights + batch * table_rows) + batch * kv_read_bytes_per_step(c, context, dtype_bytes);
+}
+
 int64_t attended_pairs(int64_t n, int64_t window) {
   // Query t sees min(t, window) + 1 keys: a triangle up to the window, then a band.
   const int64_t full = std::min(n, window + 1);

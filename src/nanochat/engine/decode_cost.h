@@ -16,6 +16,10 @@ int64_t kv_read_bytes_per_step(const model::GPTConfig& c, int64_t context, int64
 int64_t decode_flops_per_token(const model::GPTConfig& c, int64_t context);
 // 2 x matmul params x n + sum over layers of 4 x heads x head_dim x (causal pairs of n tokens, window-capped)
 int64_t prefill_flops(const model::GPTConfig& c, int64_t n);
+// The bytes a decode step of `batch` rows must read at the least: every matmul weight once (the
+// blocks' projections, the value-embedding gates and lm_head's vocab_size rows), one row per sequence
+// of each embedding table (wte and every value-embedding table), and each row's KV cache at `context`.
+int64_t decode_read_bytes_per_step(const model::GPTConfig& c, int64_t batch, int64_t context, int64_t dtype_bytes);
 // Causal (query, key) pairs among n tokens when a query attends at most window+1 keys (itself included).
 int64_t attended_pairs(int64_t n, int64_t window);
 

@@ -7,33 +7,10 @@
 #include "nanochat/core/rng.h"
 #include "nanochat/engine/sampler.h"
 #include "nanochat/engine/tool_state.h"
-#include "nanochat/model/kv_cache.h"
 
 namespace nanochat::engine {
 
 namespace {
-
-// Copies the first `one.pos()` positions of a batch-1 cache into every row of `many` (spec §4.1 prefill).
-void broadcast_cache(model::KVCache<float>& one, model::KVCache<float>& many, const model::GPTConfig& c) {
-  NC_CHECK(many.pos() == 0 && one.batch() == 1 && many.max_len() >= one.pos(), "invalid cache broadcast");
-  const int64_t row = c.n_kv_head * c.head_dim();
-  for (int64_t layer = 0; layer < c.n_layer; ++layer) {
-    for (float* (model::KVCache<float>::*get)(int64_t) : {&model::KVCache<float>::keys, &model::KVCache<float>::values}) {
-      const float* src = (one.*get)(layer);
-      float* dst = (many.*get)(layer);
-      for (int64_t b = 0; b < many.batch(); ++b) {
-        std::memcpy(dst + b * many.max_len() * row, src, static_cast<size_t>(one.pos() * row) * sizeof(float));
-      }
-    }
-  }
-  if (one.has_prev_embedding()) {
-    for (int64_t b = 0; b < many.batch(); ++b) {
-      std::memcpy(many.prev_embedding() + b * c.n_embd, one.prev_embedding(), static_cast<size_t>(c.n_embd) * sizeof(float));
-    }
-    many.set_has_prev_embedding();
-  }
-  many.advance(one.pos());
-}
 
 // Positions the model can address: its rotary tables cover 10x the training context, as the original.
 int64_t max_positions(const model::GPTConfig& c) { return 10 * c.sequence_len; }
@@ -41,18 +18,26 @@ int64_t max_positions(const model::GPTConfig& c) { return 10 * c.sequence_len; }
 }  // namespace
 
 Engine::Engine(const model::GPT<float>& model, const Tokenizer& tokenizer, ToolStateMachine::Tool tool)
-    : model_(model),
+    : Engine(std::shared_ptr<const Decoder>(make_cpu_decoder(model)), nullptr, tokenizer, std::move(tool)) {}
+
+Engine::Engine(const Decoder& decoder, const Tokenizer& tokenizer, ToolStateMachine::Tool tool)
+    : Engine(nullptr, &decoder, tokenizer, std::move(tool)) {}
+
+Engine::Engine(std::shared_ptr<const Decoder> owned, const Decoder* decoder, const Tokenizer& tokenizer,
+               ToolStateMachine::Tool tool)
+    : owned_(std::move(owned)),
+      decoder_(owned_ ? owned_.get() : decoder),
       tok_(tokenizer),
       tool_(std::move(tool)),
       assistant_end_(tokenizer.encode_special("<|assistant_end|>")),
       bos_(tokenizer.bos_id()) {
-  NC_CHECK(static_cast<int64_t>(tokenizer.vocab_size()) <= model.config().vocab_size,
+  NC_CHECK(static_cast<int64_t>(tokenizer.vocab_size()) <= decoder_->config().vocab_size,
            "tokenizer vocab size {} does not fit the model's vocab size {}", tokenizer.vocab_size(),
-           model.config().vocab_size);
+           decoder_->config().vocab_size);
 }
 
 void Engine::generate(std::span<const TokenId> prompt, const GenerateOptions& opt, const StepCallback& on_step) const {
-  const auto& c = model_.config();
+  const auto& c = decoder_->config();
   NC_CHECK(!prompt.empty(), "generate: the prompt is empty");
   NC_CHECK(opt.num_samples >= 1, "generate: num_samples must be at least 1, got {}", opt.num_samples);
   NC_CHECK(!opt.max_tokens || *opt.max_tokens >= 0, "generate: max_tokens must not be negative");
@@ -67,15 +52,8 @@ void Engine::generate(std::span<const TokenId> prompt, const GenerateOptions& op
 
   // Prefill once with batch 1, then give every row a copy of the cache and of the last logits.
   std::vector<int64_t> ids(prompt.begin(), prompt.end());
-  model::KVCache<float> prefill(c, 1, P);
-  std::vector<float> logits(static_cast<size_t>(P * V));
-  model_.forward_cached(prefill, ids.data(), P, logits.data());
-  std::vector<float> current(static_cast<size_t>(B * V));
-  for (int64_t b = 0; b < B; ++b) std::copy_n(logits.end() - V, V, current.begin() + b * V);
-  model::KVCache<float> cache(c, B, total);
-  broadcast_cache(prefill, cache, c);
-  logits.clear();
-  logits.shrink_to_fit();
+  const std::unique_ptr<DecodeSession> session = decoder_->start(B, total);
+  session->prefill(ids);
 
   Philox rng(opt.seed);
   std::vector<ToolStateMachine> rows;
@@ -86,24 +64,30 @@ void Engine::generate(std::span<const TokenId> prompt, const GenerateOptions& op
   std::vector<int64_t> column64(static_cast<size_t>(B));
   // Only tokens the tokenizer knows can be sampled (the model's vocabulary may be padded beyond it).
   const int64_t sample_vocab = static_cast<int64_t>(tok_.vocab_size());
+  std::vector<int64_t> drawn(static_cast<size_t>(B));
   for (int64_t n = 0;; ++n) {
     if (opt.max_tokens && n >= *opt.max_tokens) break;
     if (std::all_of(rows.begin(), rows.end(), [](const ToolStateMachine& r) { return r.completed(); })) break;
+    // Every row samples, completed ones too (their tokens are ignored by consumers), so the
+    // generator's draws do not depend on which rows are still running. Greedy rows draw nothing from
+    // the generator, so a backend may find the argmax itself.
+    if (opt.temperature != 0 || !session->argmax(sample_vocab, drawn)) {
+      const std::span<const float> current = session->logits();
+      for (int64_t b = 0; b < B; ++b)
+        drawn[static_cast<size_t>(b)] = sample_token(current.subspan(static_cast<size_t>(b * V), static_cast<size_t>(sample_vocab)),
+                                                     opt.temperature, opt.top_k, rng);
+    }
     for (int64_t b = 0; b < B; ++b) {
-      // Every row samples, completed ones too (their tokens are ignored by consumers), so the
-      // generator's draws do not depend on which rows are still running.
-      const int64_t drawn = sample_token(std::span<const float>(current.data() + b * V, static_cast<size_t>(sample_vocab)),
-                                         opt.temperature, opt.top_k, rng);
       auto& row = rows[static_cast<size_t>(b)];
-      const auto [token, is_sampled] = row.choose(static_cast<TokenId>(drawn));
+      const auto [token, is_sampled] = row.choose(static_cast<TokenId>(drawn[static_cast<size_t>(b)]));
       row.feed(token);
       column[static_cast<size_t>(b)] = token;
       column64[static_cast<size_t>(b)] = token;
       sampled[static_cast<size_t>(b)] = is_sampled ? 1 : 0;
     }
     if (!on_step(column, sampled)) return;
-    if (cache.pos() >= cache.max_len()) break;  // the context is full
-    model_.forward_cached(cache, column64.data(), 1, current.data());
+    if (session->pos() >= session->max_len()) break;  // the context is full
+    session->decode(column64);
   }
 }
 

@@ -6,10 +6,12 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
 
+#include "nanochat/engine/decoder.h"
 #include "nanochat/engine/tool_state.h"
 #include "nanochat/model/gpt.h"
 #include "nanochat/tokenizer/tokenizer.h"
@@ -29,8 +31,11 @@ using StepCallback = std::function<bool(std::span<const TokenId> tokens, std::sp
 
 class Engine {
  public:
-  // tool: what a python block is evaluated with (default: the calculator).
+  // tool: what a python block is evaluated with (default: the calculator). The first form runs the
+  // model on the CPU (decoder.h's fp32 reference); the second on any decoder (e.g. the GPU), which
+  // must outlive the engine.
   Engine(const model::GPT<float>& model, const Tokenizer& tokenizer, ToolStateMachine::Tool tool = {});
+  Engine(const Decoder& decoder, const Tokenizer& tokenizer, ToolStateMachine::Tool tool = {});
 
   // Streams one column per step to on_step until every row has produced <|assistant_end|> or <|bos|>,
   // max_tokens steps have run, or on_step returns false. Throws Error on an empty or over-long prompt.
@@ -44,10 +49,13 @@ class Engine {
   Batch generate_batch(std::span<const TokenId> prompt, const GenerateOptions& options) const;
 
   const Tokenizer& tokenizer() const { return tok_; }
-  const model::GPT<float>& model() const { return model_; }
+  const Decoder& decoder() const { return *decoder_; }
 
  private:
-  const model::GPT<float>& model_;
+  Engine(std::shared_ptr<const Decoder> owned, const Decoder* decoder, const Tokenizer& tokenizer,
+         ToolStateMachine::Tool tool);
+  std::shared_ptr<const Decoder> owned_;  // the CPU decoder of the first constructor
+  const Decoder* decoder_;
   const Tokenizer& tok_;
   ToolStateMachine::Tool tool_;
   TokenId assistant_end_, bos_;

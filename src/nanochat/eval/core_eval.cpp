@@ -93,7 +93,7 @@ PreparedItem prepare_item(const Tokenizer& tokenizer, const CoreTaskConfig& task
 
 // One forward over the rows of several items (right-padded with BOS); fills per-row scores on the
 // positions the items read, computing logits only for those rows of the final hidden state.
-std::vector<std::vector<SequenceScores>> score_batch(model::GPT<float>& model, TokenId bos,
+std::vector<std::vector<SequenceScores>> score_batch(const engine::Decoder& model, TokenId bos,
                                                      std::span<const PreparedItem> items) {
   const auto& cfg = model.config();
   int64_t B = 0, T = 0;
@@ -106,10 +106,7 @@ std::vector<std::vector<SequenceScores>> score_batch(model::GPT<float>& model, T
                                     10 * cfg.sequence_len));
   std::vector<int64_t> idx(static_cast<size_t>(B * T), static_cast<int64_t>(bos));
   // (batch row, position) pairs whose next-token prediction is scored.
-  struct Need {
-    int64_t row, t;
-  };
-  std::vector<Need> needs;
+  std::vector<engine::ScorePosition> needs;
   {
     int64_t row = 0;
     for (const auto& it : items)
@@ -119,17 +116,9 @@ std::vector<std::vector<SequenceScores>> score_batch(model::GPT<float>& model, T
         for (int64_t t = std::max<int64_t>(it.seqs.start[s] - 1, 0); t <= it.seqs.end[s] - 2; ++t) needs.push_back({row, t});
       }
   }
-  model::Activations<float> acts(cfg, B, T);
-  model.forward(acts, idx.data(), nullptr);
-
-  const int64_t C = cfg.n_embd, V = cfg.vocab_size, M = static_cast<int64_t>(needs.size());
-  std::vector<float> hidden(static_cast<size_t>(M * C)), logits(static_cast<size_t>(M * V));
-  for (int64_t m = 0; m < M; ++m) {
-    const float* src = acts.xf_n + (needs[static_cast<size_t>(m)].row * T + needs[static_cast<size_t>(m)].t) * C;
-    std::copy(src, src + C, hidden.begin() + m * C);
-  }
-  const float* lm_head = model.param("lm_head.weight").data();
-  if (M > 0) kernels::cpu::linear_forward(logits.data(), hidden.data(), lm_head, M, V, C);
+  const int64_t V = cfg.vocab_size, M = static_cast<int64_t>(needs.size());
+  std::vector<float> logits(static_cast<size_t>(M * V));  // softcapped, as the model outputs them
+  if (M > 0) model.score(idx, B, T, needs, logits);
 
   std::vector<std::vector<SequenceScores>> out;
   for (const auto& it : items) {
@@ -147,25 +136,22 @@ std::vector<std::vector<SequenceScores>> score_batch(model::GPT<float>& model, T
 
   parallel_for(static_cast<size_t>(M), default_num_threads(), [&](size_t lo, size_t hi, int) {
     for (size_t m = lo; m < hi; ++m) {
-      const Need n = needs[m];
+      const engine::ScorePosition n = needs[m];
       const float* z = logits.data() + static_cast<int64_t>(m) * V;
-      // Softcapped logits (15 tanh(z/15)), log-softmax in double; argmax takes the first maximum.
+      // Log-softmax of the softcapped logits in double; argmax takes the first maximum.
       double mx = -std::numeric_limits<double>::infinity();
       int64_t arg = 0;
-      std::vector<double> capped(static_cast<size_t>(V));
       for (int64_t v = 0; v < V; ++v) {
-        const double c = model::kLogitSoftcap * std::tanh(static_cast<double>(z[v]) / model::kLogitSoftcap);
-        capped[static_cast<size_t>(v)] = c;
-        if (c > mx) {
-          mx = c;
+        if (static_cast<double>(z[v]) > mx) {
+          mx = z[v];
           arg = v;
         }
       }
       double sum = 0;
-      for (double c : capped) sum += std::exp(c - mx);
+      for (int64_t v = 0; v < V; ++v) sum += std::exp(static_cast<double>(z[v]) - mx);
       const auto target = idx[static_cast<size_t>(n.row * T + n.t + 1)];
       const auto [item, seq] = row_owner[static_cast<size_t>(n.row)];
-      out[item][seq].loss[static_cast<size_t>(n.t)] = mx + std::log(sum) - capped[static_cast<size_t>(target)];
+      out[item][seq].loss[static_cast<size_t>(n.t)] = mx + std::log(sum) - static_cast<double>(z[target]);
       out[item][seq].correct[static_cast<size_t>(n.t)] = arg == target ? 1 : 0;
     }
   });
@@ -174,7 +160,7 @@ std::vector<std::vector<SequenceScores>> score_batch(model::GPT<float>& model, T
 
 }  // namespace
 
-std::vector<SequenceScores> score_sequences(model::GPT<float>& model, TokenId bos, const ScoredSequences& seqs) {
+std::vector<SequenceScores> score_sequences(const engine::Decoder& model, TokenId bos, const ScoredSequences& seqs) {
   PreparedItem item;
   item.seqs = seqs;
   for (const auto& t : seqs.tokens) item.max_len = std::max(item.max_len, static_cast<int64_t>(t.size()));
@@ -182,7 +168,7 @@ std::vector<SequenceScores> score_sequences(model::GPT<float>& model, TokenId bo
   return std::move(out[0]);
 }
 
-double evaluate_task(model::GPT<float>& model, const Tokenizer& tokenizer, const CoreTaskConfig& task,
+double evaluate_task(const engine::Decoder& model, const Tokenizer& tokenizer, const CoreTaskConfig& task,
                      std::span<const CoreExample> examples, const CoreEvalOptions& options) {
   NC_CHECK(!examples.empty(), "CORE task '{}': no examples", task.label);
   NC_CHECK(tokenizer.vocab_size() <= static_cast<size_t>(model.config().vocab_size),
@@ -214,7 +200,7 @@ double evaluate_task(model::GPT<float>& model, const Tokenizer& tokenizer, const
   return static_cast<double>(correct) / static_cast<double>(examples.size());
 }
 
-CoreResult evaluate_core(model::GPT<float>& model, const Tokenizer& tokenizer, const CoreBundle& bundle,
+CoreResult evaluate_core(const engine::Decoder& model, const Tokenizer& tokenizer, const CoreBundle& bundle,
                          const CoreEvalOptions& options) {
   CoreResult result;
   double sum = 0;
@@ -254,6 +240,22 @@ CoreResult evaluate_core(model::GPT<float>& model, const Tokenizer& tokenizer, c
   result.core = sum / evaluated;
   result.evaluated = evaluated;
   return result;
+}
+
+}  // namespace nanochat::eval
+
+namespace nanochat::eval {
+
+std::vector<SequenceScores> score_sequences(const model::GPT<float>& model, TokenId bos, const ScoredSequences& seqs) {
+  return score_sequences(*engine::make_cpu_decoder(model), bos, seqs);
+}
+double evaluate_task(const model::GPT<float>& model, const Tokenizer& tokenizer, const CoreTaskConfig& task,
+                     std::span<const CoreExample> examples, const CoreEvalOptions& options) {
+  return evaluate_task(*engine::make_cpu_decoder(model), tokenizer, task, examples, options);
+}
+CoreResult evaluate_core(const model::GPT<float>& model, const Tokenizer& tokenizer, const CoreBundle& bundle,
+                         const CoreEvalOptions& options) {
+  return evaluate_core(*engine::make_cpu_decoder(model), tokenizer, bundle, options);
 }
 
 }  // namespace nanochat::eval

@@ -13,6 +13,7 @@
 #include "nanochat/core/error.h"
 #include "nanochat/eval/core_bundle.h"
 #include "nanochat/eval/core_prompts.h"
+#include "nanochat/engine/decoder.h"
 #include "nanochat/model/gpt.h"
 #include "nanochat/tokenizer/tokenizer.h"
 
@@ -44,7 +45,10 @@ struct SequenceScores {
 };
 // One forward over an item's sequences (right-padded with BOS): loss and greedy agreement at the
 // positions its spans read (start-1 .. end-2); other positions hold NaN / 0.
-std::vector<SequenceScores> score_sequences(model::GPT<float>& model, TokenId bos, const ScoredSequences& seqs);
+// The model runs wherever the decoder does (engine/decoder.h: CPU or one GPU); the GPT<float>
+// overloads use the CPU decoder.
+std::vector<SequenceScores> score_sequences(const engine::Decoder& model, TokenId bos, const ScoredSequences& seqs);
+std::vector<SequenceScores> score_sequences(const model::GPT<float>& model, TokenId bos, const ScoredSequences& seqs);
 
 // §6.8 decision: true when the item is answered correctly.
 bool item_is_correct(CoreTaskType type, const ScoredSequences& seqs, std::span<const SequenceScores> scores,
@@ -80,12 +84,16 @@ struct CoreResult {
 };
 
 // Accuracy of one task on the model (examples already prepared).
-double evaluate_task(model::GPT<float>& model, const Tokenizer& tokenizer, const CoreTaskConfig& task,
+double evaluate_task(const engine::Decoder& model, const Tokenizer& tokenizer, const CoreTaskConfig& task,
+                     std::span<const CoreExample> examples, const CoreEvalOptions& options);
+double evaluate_task(const model::GPT<float>& model, const Tokenizer& tokenizer, const CoreTaskConfig& task,
                      std::span<const CoreExample> examples, const CoreEvalOptions& options);
 
 // Every task of the bundle; tasks whose data file is missing are reported, not evaluated (a partial
 // CORE: the mean over the evaluated tasks only).
-CoreResult evaluate_core(model::GPT<float>& model, const Tokenizer& tokenizer, const CoreBundle& bundle,
+CoreResult evaluate_core(const engine::Decoder& model, const Tokenizer& tokenizer, const CoreBundle& bundle,
+                         const CoreEvalOptions& options);
+CoreResult evaluate_core(const model::GPT<float>& model, const Tokenizer& tokenizer, const CoreBundle& bundle,
                          const CoreEvalOptions& options);
 
 }  // namespace nanochat::eval

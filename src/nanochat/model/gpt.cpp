@@ -105,7 +105,7 @@ static void fused_loss_chunks(Activations<F>& acts, const F* lm_head, int64_t C,
 }
 
 template <class F>
-F GPT<F>::forward(Activations<F>& acts, const int64_t* idx, const int64_t* targets) {
+F GPT<F>::forward(Activations<F>& acts, const int64_t* idx, const int64_t* targets) const {
   const GPTConfig& c = config_;
   const int64_t B = acts.B(), T = acts.T(), BT = B * T, C = c.n_embd, H = c.n_head, Hk = c.n_kv_head;
   const int64_t d = c.head_dim(), KV = c.kv_dim(), V = c.vocab_size;

@@ -43,7 +43,7 @@ class GPT {
   // Training-mode forward of idx (B,T) (acts fixes B and T). With targets (B,T; -1 = ignore) it also
   // computes the per-position loss (acts.loss) and returns the mean over valid positions (NaN when
   // none is valid); without targets it returns NaN and stops after the final norm (see logits()).
-  F forward(Activations<F>& acts, const int64_t* idx, const int64_t* targets);
+  F forward(Activations<F>& acts, const int64_t* idx, const int64_t* targets) const;  // writes only acts
   // Softcapped logits (B*T, vocab_size) of the last forward.
   void logits(Activations<F>& acts, F* out) const;
   // Accumulates d(loss_scale * mean loss)/d(params) into grads() (call zero_grads() first for one

@@ -23,8 +23,9 @@ namespace {
 inline bf16_t* bf(uint16_t* p) { return reinterpret_cast<bf16_t*>(p); }
 
 // The three Linear products (y = x W^T) in gemm()'s terms; see kernels/cuda/gemm.h.
+// residual (optional, (M,N) bf16): out = residual + x W^T in one GEMM, the sum rounded once.
 void linear_forward(cuda::CudaContext& ctx, bf16_t* out, const bf16_t* x, const bf16_t* w, int64_t M, int64_t N,
-                    int64_t K, bool accumulate = false) {
+                    int64_t K, const bf16_t* residual = nullptr) {
   cuda::GemmArgs a;
   a.out = out;
   a.out_type = cuda::GemmOut::kBF16;
@@ -34,7 +35,10 @@ void linear_forward(cuda::CudaContext& ctx, bf16_t* out, const bf16_t* x, const 
   a.M = M;
   a.N = N;
   a.K = K;
-  a.accumulate = accumulate;
+  if (residual != nullptr) {
+    a.c = residual;
+    a.beta = 1.0f;
+  }
   cuda::gemm(ctx, a);
 }
 // gw[N,K] += gy[M,N]^T x[M,K], fp32 master gradient.
@@ -67,9 +71,6 @@ void linear_backward_input(cuda::CudaContext& ctx, bf16_t* gx, const bf16_t* gy,
   cuda::gemm(ctx, a);
 }
 
-void copy_async(bf16_t* dst, const bf16_t* src, int64_t n, cudaStream_t s) {
-  NC_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * sizeof(bf16_t), cudaMemcpyDeviceToDevice, s));
-}
 
 }  // namespace
 
@@ -246,28 +247,27 @@ void GptCuda::forward_trunk(CudaActivations& acts) {
     const LayerPtrs<uint16_t>& lw = w_.layers[static_cast<size_t>(i)];
     CudaLayerActivations& la = acts.layers[static_cast<size_t>(i)];
     cuda::profile_mark(prof_, "fwd.norm_mix");
-    kc::residual_mix_forward(z, x, acts.x0, ScalarParam{p_.resid_lambdas + i, 1.0f},
-                             ScalarParam{p_.x0_lambdas + i, 1.0f}, BT * C, st);
-    kc::rmsnorm_forward(la.h, la.rstd_h, z, BT, C, st);
+    kc::residual_mix_rmsnorm_forward(z, la.h, la.rstd_h, x, acts.x0, ScalarParam{p_.resid_lambdas + i, 1.0f},
+                                     ScalarParam{p_.x0_lambdas + i, 1.0f}, BT, C, st);
 
     cuda::profile_mark(prof_, "fwd.gemm_qkv");
     linear_forward(ctx_, la.q, la.h, bf(lw.c_q), BT, C, C);
     linear_forward(ctx_, la.k, la.h, bf(lw.c_k), BT, KV, C);
     linear_forward(ctx_, la.v, la.h, bf(lw.c_v), BT, KV, C);
-    cuda::profile_mark(prof_, "fwd.ve_rope_qknorm");
+    cuda::profile_mark(prof_, "fwd.value_embed");
     if (lw.value_embed != nullptr)
       kc::value_embed_forward(la.v, la.ve_gate, la.h, bf(lw.ve_gate), bf(lw.value_embed), acts.idx, BT, C, Hk, d,
                               st);
-    kc::rotary_forward(la.q, cos_.data(), sin_.data(), B, T, H, d, 0, st);
-    kc::rotary_forward(la.k, cos_.data(), sin_.data(), B, T, Hk, d, 0, st);
-    kc::scaled_rmsnorm_forward(la.q, la.rstd_q, BT * H, d, static_cast<float>(kQkScale), st);
-    kc::scaled_rmsnorm_forward(la.k, la.rstd_k, BT * Hk, d, static_cast<float>(kQkScale), st);
+    cuda::profile_mark(prof_, "fwd.rope_qknorm");
+    kc::rotary_scaled_rmsnorm_forward(la.q, la.rstd_q, cos_.data(), sin_.data(), B, T, H, d, 0,
+                                      static_cast<float>(kQkScale), st);
+    kc::rotary_scaled_rmsnorm_forward(la.k, la.rstd_k, cos_.data(), sin_.data(), B, T, Hk, d, 0,
+                                      static_cast<float>(kQkScale), st);
     cuda::profile_mark(prof_, "fwd.attention");
     const kernels::cpu::AttentionShape shape{B, T, H, Hk, d, T, T, 0, c.window(i)};
     kc::attention_forward(la.y, la.lse, la.q, la.k, la.v, shape, st);
     cuda::profile_mark(prof_, "fwd.gemm_proj");
-    copy_async(x_mid, z, BT * C, st);
-    linear_forward(ctx_, x_mid, la.y, bf(lw.c_proj), BT, C, C, /*accumulate=*/true);
+    linear_forward(ctx_, x_mid, la.y, bf(lw.c_proj), BT, C, C, /*residual=*/z);
 
     cuda::profile_mark(prof_, "fwd.norm_mix");
     kc::rmsnorm_forward(la.h2, la.rstd_h2, x_mid, BT, C, st);
@@ -276,15 +276,13 @@ void GptCuda::forward_trunk(CudaActivations& acts) {
     cuda::profile_mark(prof_, "fwd.relu2");
     kc::relu2_forward(acts.buf_4c, la.u, BT * 4 * C, st);
     cuda::profile_mark(prof_, "fwd.gemm_mlp_proj");
-    copy_async(la.out, x_mid, BT * C, st);
-    linear_forward(ctx_, la.out, acts.buf_4c, bf(lw.mlp_proj), BT, C, 4 * C, /*accumulate=*/true);
+    linear_forward(ctx_, la.out, acts.buf_4c, bf(lw.mlp_proj), BT, C, 4 * C, /*residual=*/x_mid);
     x = la.out;
   }
   cuda::profile_mark(prof_, "fwd.norm_mix");
   const bf16_t* xb = acts.layers[static_cast<size_t>(c.backout_layer())].out;
-  kc::residual_mix_forward(acts.buf_c2, x, xb, ScalarParam{nullptr, 1.0f}, ScalarParam{p_.backout_lambda, -1.0f},
-                           BT * C, st);
-  kc::rmsnorm_forward(acts.xf_n, acts.rstd_f, acts.buf_c2, BT, C, st);
+  kc::residual_mix_rmsnorm_forward(acts.buf_c2, acts.xf_n, acts.rstd_f, x, xb, ScalarParam{nullptr, 1.0f},
+                                   ScalarParam{p_.backout_lambda, -1.0f}, BT, C, st);
 }
 
 // Logits a chunk of rows at a time: softcap + CE, and for training the loss gradient straight back
@@ -301,10 +299,13 @@ void GptCuda::loss_chunks(CudaActivations& acts, bool with_backward, float loss_
     cuda::profile_mark(prof_, "loss.gemm_logits");
     linear_forward(ctx_, acts.logits, xf, bf(w_.lm_head), n, V, C);
     cuda::profile_mark(prof_, "loss.softcap_ce");
-    kc::softcap_cross_entropy_forward(acts.loss + r0, acts.lse + r0, acts.logits, acts.targets + r0, n, V, cap, st);
-    if (!with_backward) continue;
-    kc::softcap_cross_entropy_backward(acts.logits, acts.logits, acts.lse + r0, acts.targets + r0, n, V, 0, cap, scale,
-                                       st);
+    if (!with_backward) {
+      kc::softcap_cross_entropy_forward(acts.loss + r0, acts.lse + r0, acts.logits, acts.targets + r0, n, V, cap, st);
+      continue;
+    }
+    // Loss and dL/dlogits in place from one read of the chunk.
+    kc::softcap_cross_entropy_forward_backward(acts.loss + r0, acts.lse + r0, acts.logits, acts.targets + r0, n, V,
+                                               cap, scale, st);
     cuda::profile_mark(prof_, "loss.gemm_lm_head_grads");
     linear_backward_weight(ctx_, g_.lm_head, acts.logits, xf, n, V, C);
     linear_backward_input(ctx_, acts.buf_c3 + r0 * C, acts.logits, bf(w_.lm_head), n, V, C, false);
@@ -328,12 +329,12 @@ void GptCuda::backward_trunk(CudaActivations& acts) {
   bf16_t* g_u = acts.buf_4c;
 
   cuda::profile_mark(prof_, "bwd.norm_mix");
-  kc::rmsnorm_backward(g, g_h, acts.xf_n, acts.rstd_f, BT, C, /*accumulate=*/false, st);
   const int64_t Lb = c.backout_layer();
   NC_CUDA_CHECK(cudaMemsetAsync(acts.g_xb, 0, static_cast<size_t>(BT * C) * sizeof(float), st));
-  kc::residual_mix_backward(g, acts.g_xb, nullptr, g_.backout_lambda, g, acts.layers.back().out,
-                            acts.layers[static_cast<size_t>(Lb)].out, ScalarParam{nullptr, 1.0f},
-                            ScalarParam{p_.backout_lambda, -1.0f}, BT * C, st);
+  kc::rmsnorm_residual_mix_backward(g, acts.g_xb, nullptr, g_.backout_lambda, g_h, acts.xf_n, acts.rstd_f,
+                                    /*accumulate=*/false, acts.layers.back().out,
+                                    acts.layers[static_cast<size_t>(Lb)].out, ScalarParam{nullptr, 1.0f},
+                                    ScalarParam{p_.backout_lambda, -1.0f}, BT, C, st);
   NC_CUDA_CHECK(cudaMemsetAsync(acts.g_x0, 0, static_cast<size_t>(BT * C) * sizeof(float), st));
 
   for (int64_t i = c.n_layer - 1; i >= 0; --i) {
@@ -342,15 +343,14 @@ void GptCuda::backward_trunk(CudaActivations& acts) {
     const CudaLayerActivations& la = acts.layers[static_cast<size_t>(i)];
     if (i == Lb) kc::add_inplace(g, acts.g_xb, BT * C, st);
 
-    // MLP. relu² is recomputed into g_u's buffer, used for mlp_proj's gradient, then overwritten.
-    cuda::profile_mark(prof_, "bwd.relu2");
-    kc::relu2_forward(g_u, la.u, BT * 4 * C, st);
+    // MLP. One pass over u gives both relu²'s gradient (in place on g_a) and the recomputed relu²
+    // itself, written over u (dead from here on) for mlp_proj's weight gradient.
     cuda::profile_mark(prof_, "bwd.gemm_mlp");
-    linear_backward_weight(ctx_, lg.mlp_proj, g, g_u, BT, C, 4 * C);
     linear_backward_input(ctx_, g_u, g, bf(lw.mlp_proj), BT, C, 4 * C, false);
     cuda::profile_mark(prof_, "bwd.relu2");
-    kc::relu2_backward(g_u, g_u, la.u, BT * 4 * C, st);
+    kc::relu2_backward_with_forward(g_u, la.u, g_u, la.u, BT * 4 * C, st);
     cuda::profile_mark(prof_, "bwd.gemm_mlp");
+    linear_backward_weight(ctx_, lg.mlp_proj, g, la.u, BT, C, 4 * C);
     linear_backward_weight(ctx_, lg.c_fc, g_u, la.h2, BT, 4 * C, C);
     linear_backward_input(ctx_, g_h, g_u, bf(lw.c_fc), BT, 4 * C, C, false);
     cuda::profile_mark(prof_, "bwd.norm_mix");
@@ -364,11 +364,11 @@ void GptCuda::backward_trunk(CudaActivations& acts) {
     const kernels::cpu::AttentionShape shape{B, T, H, Hk, d, T, T, 0, c.window(i)};
     cuda::profile_mark(prof_, "bwd.attention");
     kc::attention_backward(g_q, g_k, g_v, g_y, la.q, la.k, la.v, la.y, la.lse, shape, st);
-    cuda::profile_mark(prof_, "bwd.ve_rope_qknorm");
-    kc::scaled_rmsnorm_backward(g_q, la.q, la.rstd_q, BT * H, d, static_cast<float>(kQkScale), st);
-    kc::scaled_rmsnorm_backward(g_k, la.k, la.rstd_k, BT * Hk, d, static_cast<float>(kQkScale), st);
-    kc::rotary_backward(g_q, cos_.data(), sin_.data(), B, T, H, d, 0, st);
-    kc::rotary_backward(g_k, cos_.data(), sin_.data(), B, T, Hk, d, 0, st);
+    cuda::profile_mark(prof_, "bwd.qknorm_rope");
+    kc::scaled_rmsnorm_rotary_backward(g_q, la.q, la.rstd_q, cos_.data(), sin_.data(), B, T, H, d, 0,
+                                       static_cast<float>(kQkScale), st);
+    kc::scaled_rmsnorm_rotary_backward(g_k, la.k, la.rstd_k, cos_.data(), sin_.data(), B, T, Hk, d, 0,
+                                       static_cast<float>(kQkScale), st);
     cuda::profile_mark(prof_, "bwd.gemm_attn");
     linear_backward_weight(ctx_, lg.c_q, g_q, la.h, BT, C, C);
     linear_backward_weight(ctx_, lg.c_k, g_k, la.h, BT, KV, C);
@@ -376,17 +376,15 @@ void GptCuda::backward_trunk(CudaActivations& acts) {
     linear_backward_input(ctx_, g_h, g_q, bf(lw.c_q), BT, C, C, false);
     linear_backward_input(ctx_, g_h, g_k, bf(lw.c_k), BT, KV, C, true);
     linear_backward_input(ctx_, g_h, g_v, bf(lw.c_v), BT, KV, C, true);
-    cuda::profile_mark(prof_, "bwd.ve_rope_qknorm");
+    cuda::profile_mark(prof_, "bwd.value_embed");
     if (lw.value_embed != nullptr)
       kc::value_embed_backward(g_h, lg.ve_gate, lg.value_embed, g_v, la.ve_gate, la.h, bf(lw.ve_gate),
                                bf(lw.value_embed), acts.idx, BT, C, Hk, d, Vp, st);
     cuda::profile_mark(prof_, "bwd.norm_mix");
-    kc::rmsnorm_backward(g, g_h, la.h, la.rstd_h, BT, C, /*accumulate=*/true, st);
-
     const bf16_t* x_prev = i == 0 ? acts.x0 : acts.layers[static_cast<size_t>(i - 1)].out;
-    kc::residual_mix_backward(g, acts.g_x0, g_.resid_lambdas + i, g_.x0_lambdas + i, g, x_prev, acts.x0,
-                              ScalarParam{p_.resid_lambdas + i, 1.0f}, ScalarParam{p_.x0_lambdas + i, 1.0f}, BT * C,
-                              st);
+    kc::rmsnorm_residual_mix_backward(g, acts.g_x0, g_.resid_lambdas + i, g_.x0_lambdas + i, g_h, la.h, la.rstd_h,
+                                      /*accumulate=*/true, x_prev, acts.x0, ScalarParam{p_.resid_lambdas + i, 1.0f},
+                                      ScalarParam{p_.x0_lambdas + i, 1.0f}, BT, C, st);
   }
   cuda::profile_mark(prof_, "bwd.embed_smear");
   kc::add_inplace(acts.g_x0, g, BT * C, st);

@@ -41,7 +41,7 @@ struct CudaLayerActivations {
   float* lse = nullptr;       // softmax log-sum-exp          (B, H, T)
   bf16_t* h2 = nullptr;       // norm(x + attn)               (BT, C)
   float* rstd_h2 = nullptr;   //                              (BT)
-  bf16_t* u = nullptr;        // c_fc(h2), before relu²       (BT, 4C)
+  bf16_t* u = nullptr;        // c_fc(h2), before relu²       (BT, 4C); the backward overwrites it with relu²(u)
   bf16_t* out = nullptr;      // block output                 (BT, C)
 };
 

@@ -7,6 +7,9 @@ namespace nanochat::serve {
 EngineGenerator::EngineGenerator(const model::GPT<float>& model, const Tokenizer& tokenizer, int threads)
     : engine_(model, tokenizer), threads_(threads) {}
 
+EngineGenerator::EngineGenerator(const engine::Decoder& decoder, const Tokenizer& tokenizer, int threads)
+    : engine_(decoder, tokenizer), threads_(threads) {}
+
 void EngineGenerator::generate(std::span<const TokenId> prompt, const SamplingParams& params,
                                const std::function<bool(TokenId)>& on_token) const {
   // The OpenMP thread count is a per-thread setting: this only affects the calling HTTP thread.

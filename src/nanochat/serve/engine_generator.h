@@ -12,6 +12,8 @@ namespace nanochat::serve {
 class EngineGenerator : public Generator {
  public:
   EngineGenerator(const model::GPT<float>& model, const Tokenizer& tokenizer, int threads = 0);
+  // Any decoder (engine/decoder.h), e.g. the GPU's; it must outlive the generator.
+  EngineGenerator(const engine::Decoder& decoder, const Tokenizer& tokenizer, int threads = 0);
   void generate(std::span<const TokenId> prompt, const SamplingParams& params,
                 const std::function<bool(TokenId)>& on_token) const override;
 

@@ -24,7 +24,7 @@ TokenId letter_token(const Tokenizer& tok, const std::string& letter, std::map<s
 
 }  // namespace
 
-std::vector<std::string> predict_letters(model::GPT<float>& model, const Tokenizer& tok,
+std::vector<std::string> predict_letters(const engine::Decoder& model, const Tokenizer& tok,
                                          std::span<const nlohmann::json> conversations) {
   if (conversations.empty()) return {};
   const auto& cfg = model.config();
@@ -42,17 +42,19 @@ std::vector<std::string> predict_letters(model::GPT<float>& model, const Tokeniz
     const auto& p = prompts[static_cast<size_t>(r)];
     std::copy(p.begin(), p.end(), idx.begin() + r * T);
   }
-  model::Activations<float> acts(cfg, B, T);
-  model.forward(acts, idx.data(), nullptr);
+  // The softcapped logits at each row's last prompt position (<|assistant_start|>).
+  std::vector<engine::ScorePosition> positions;
+  for (int64_t r = 0; r < B; ++r)
+    positions.push_back({r, static_cast<int64_t>(prompts[static_cast<size_t>(r)].size()) - 1});
+  const int64_t V = cfg.vocab_size;
+  std::vector<float> logits(static_cast<size_t>(B * V));
+  model.score(idx, B, T, positions, logits);
 
-  const int64_t C = cfg.n_embd;
-  const float* lm_head = model.param("lm_head.weight").data();
   std::map<std::string, TokenId> cache;
   std::vector<std::string> out;
   for (int64_t r = 0; r < B; ++r) {
     const auto& conv = conversations[static_cast<size_t>(r)];
-    const int64_t pos = static_cast<int64_t>(prompts[static_cast<size_t>(r)].size()) - 1;
-    const float* h = acts.xf_n + (r * T + pos) * C;
+    const float* z_row = logits.data() + r * V;
     const auto letters = conv.at("letters");
     NC_CHECK(letters.is_array() && !letters.empty(), "chat eval: conversation {} has no 'letters'", r);
     std::string best;
@@ -62,10 +64,7 @@ std::vector<std::string> predict_letters(model::GPT<float>& model, const Tokeniz
       const TokenId id = letter_token(tok, letter, cache);
       NC_CHECK(static_cast<int64_t>(id) < cfg.vocab_size, "chat eval: letter id {} outside the model's vocabulary",
                id);
-      // One row of the lm_head product, softcapped as the model's logits are.
-      float z = 0;
-      kernels::cpu::linear_forward(&z, h, lm_head + static_cast<int64_t>(id) * C, 1, 1, C);
-      const auto capped = static_cast<float>(model::kLogitSoftcap * std::tanh(z / model::kLogitSoftcap));
+      const float capped = z_row[id];
       if (k == 0 || capped > best_logit) {  // first maximum on ties, as torch.argmax
         best_logit = capped;
         best = letter;
@@ -76,7 +75,7 @@ std::vector<std::string> predict_letters(model::GPT<float>& model, const Tokeniz
   return out;
 }
 
-ChatEvalTally run_categorical_eval(model::GPT<float>& model, const Tokenizer& tok, const Task& task, int64_t n,
+ChatEvalTally run_categorical_eval(const engine::Decoder& model, const Tokenizer& tok, const Task& task, int64_t n,
                                    int64_t batch_size) {
   NC_CHECK(batch_size >= 1, "chat eval: batch size must be at least 1 (got {})", batch_size);
   NC_CHECK(n >= 0 && n <= task.size(), "chat eval: {} problems requested from {} ({} available)", n, task.name(),

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "nanochat/engine/decoder.h"
 #include "nanochat/engine/engine.h"
 #include "nanochat/eval/tasks/task.h"
 #include "nanochat/model/gpt.h"
@@ -24,11 +25,11 @@ struct ChatEvalTally {
 
 // The letter the model picks for each conversation (each has a "letters" list of one-token strings),
 // all in one forward.
-std::vector<std::string> predict_letters(model::GPT<float>& model, const Tokenizer& tok,
+std::vector<std::string> predict_letters(const engine::Decoder& model, const Tokenizer& tok,
                                          std::span<const nlohmann::json> conversations);
 
 // Problems 0..n-1 of a categorical task, batch_size per forward.
-ChatEvalTally run_categorical_eval(model::GPT<float>& model, const Tokenizer& tok, const Task& task, int64_t n,
+ChatEvalTally run_categorical_eval(const engine::Decoder& model, const Tokenizer& tok, const Task& task, int64_t n,
                                    int64_t batch_size);
 
 // Called after each generative problem with the running tally.

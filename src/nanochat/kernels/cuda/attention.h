@@ -21,7 +21,7 @@ namespace nanochat::kernels::cuda {
 void attention_forward(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
                        const cpu::AttentionShape& s, cudaStream_t stream);
 // The two paths, public so that tests and benchmarks can pin one.
-// Tiled (attention_forward.cu): tensor cores, one block per (64/128-query tile, head, batch row).
+// Tiled (attention_forward.cu): tensor cores, one block per (128-query tile, head, batch row).
 void attention_forward_tiled(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
                              const cpu::AttentionShape& s, cudaStream_t stream);
 // Decode (attention_decode.cu): a few queries (Tq <= 4 and Tq*H/Hk <= 16 rows per kv head) against a

@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "nanochat/core/bf16.h"
 
@@ -33,6 +34,74 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   __syncthreads();
   float total = lane < warps ? scratch[lane] : 0.0f;
   return warp_sum(total);
+}
+
+// ---- 16-byte vectors of 8 bf16 (the bandwidth-bound kernels' unit of memory traffic) ----
+constexpr int kVec = 8;
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// Widens 8 consecutive bf16 (16-byte aligned) to fp32, exactly.
+__device__ __forceinline__ void load8(const __nv_bfloat16* p, float (&v)[kVec]) {
+  const uint4 u = *reinterpret_cast<const uint4*>(p);
+  const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    v[2 * i] = __uint_as_float(w[i] << 16);
+    v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+
+// Rounds 8 fp32 values once each (to_bf16's rounding) into one 16-byte vector of bf16.
+__device__ __forceinline__ uint4 pack8(const float (&v)[kVec]) {
+  uint32_t w[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    w[i] = static_cast<uint32_t>(::nanochat::bf16::from_float(v[2 * i])) |
+           (static_cast<uint32_t>(::nanochat::bf16::from_float(v[2 * i + 1])) << 16);
+  return make_uint4(w[0], w[1], w[2], w[3]);
+}
+__device__ __forceinline__ void store_raw8(__nv_bfloat16* p, const uint4& u) { *reinterpret_cast<uint4*>(p) = u; }
+__device__ __forceinline__ void store8(__nv_bfloat16* p, const float (&v)[kVec]) { store_raw8(p, pack8(v)); }
+
+// Raw 16-byte vectors kept in registers (half the registers of their fp32 values), widened on use.
+__device__ __forceinline__ uint4 load_raw8(const __nv_bfloat16* p) { return *reinterpret_cast<const uint4*>(p); }
+__device__ __forceinline__ void unpack8(const uint4& u, float (&v)[kVec]) {
+  const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    v[2 * i] = __uint_as_float(w[i] << 16);
+    v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+
+__device__ __forceinline__ void load8(const float* p, float (&v)[kVec]) {
+  const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
+  v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+}
+
+__device__ __forceinline__ void store8(float* p, const float (&v)[kVec]) {
+  *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+  *reinterpret_cast<float4*>(p + 4) = make_float4(v[4], v[5], v[6], v[7]);
+}
+
+// The number of 8-element vectors of an n-element elementwise op when every (non-null) pointer allows
+// 16-byte access, else 0 (the kernel then goes element by element).
+inline int64_t vectors_for(int64_t n, std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs)
+    if (p != nullptr && !aligned16(p)) return 0;
+  return n / kVec;
+}
+
+// Grid-stride loops of an elementwise kernel over n elements: vec_op(e) for the vectors v < nvec
+// (element offset e = 8v), then scalar_op(i) for the elements from 8*nvec on (the n % 8 tail, or all
+// of them when nvec = 0).
+template <class VecOp, class ScalarOp>
+__device__ __forceinline__ void vec_loops(int64_t n, int64_t nvec, VecOp vec_op, ScalarOp scalar_op) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  const int64_t tid = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  for (int64_t v = tid; v < nvec; v += stride) vec_op(v * kVec);
+  for (int64_t i = nvec * kVec + tid; i < n; i += stride) scalar_op(i);
 }
 
 inline unsigned grid_for(int64_t work, int threads, int64_t max_blocks = 65536 * 8) {

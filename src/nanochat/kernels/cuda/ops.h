@@ -30,6 +30,10 @@ void scaled_rmsnorm_backward(bf16* g, const bf16* out, const float* rstd, int64_
 void relu2_forward(bf16* a, const bf16* u, int64_t n, cudaStream_t stream);
 // gu = ga * 2 relu(u); gu may alias ga.
 void relu2_backward(bf16* gu, const bf16* ga, const bf16* u, int64_t n, cudaStream_t stream);
+// The backward and the recomputed forward from one read of u: gu = ga * 2 relu(u) and a = relu(u)^2
+// (for the down projection's weight gradient). gu may alias ga, and a may alias u (the model
+// overwrites u, which nothing needs afterwards, so no extra (BT, 4C) buffer is needed).
+void relu2_backward_with_forward(bf16* gu, bf16* a, const bf16* ga, const bf16* u, int64_t n, cudaStream_t stream);
 
 // ---- Rotary embeddings, split halves, rotation by -theta (rotary.cu) ----
 // In place on x (B, T, heads, d) with fp32 tables (max_pos, d/2) from kernels::cpu::rotary_tables;
@@ -38,6 +42,16 @@ void rotary_forward(bf16* x, const float* cos, const float* sin, int64_t B, int6
                     int64_t pos0, cudaStream_t stream);
 void rotary_backward(bf16* g, const float* cos, const float* sin, int64_t B, int64_t T, int64_t heads, int64_t d,
                      int64_t pos0, cudaStream_t stream);
+
+// ---- Rotary + QK norm fused (qk_rope_norm.cu): one warp per head row, in place ----
+// x = scaled_rmsnorm(rotary(x)): the rotation is rounded to bf16 and normalised from the rounded
+// values, exactly as rotary_forward followed by scaled_rmsnorm_forward, with one read and one write.
+void rotary_scaled_rmsnorm_forward(bf16* x, float* rstd, const float* cos, const float* sin, int64_t B, int64_t T,
+                                   int64_t heads, int64_t d, int64_t pos0, float scale, cudaStream_t stream);
+// g = rotary_backward(scaled_rmsnorm_backward(g)) (the norm's result rounded to bf16 in between).
+void scaled_rmsnorm_rotary_backward(bf16* g, const bf16* out, const float* rstd, const float* cos, const float* sin,
+                                    int64_t B, int64_t T, int64_t heads, int64_t d, int64_t pos0, float scale,
+                                    cudaStream_t stream);
 
 // ---- Softcap + cross-entropy with ignore_index -1 (loss.cu) ----
 // Memory plan: the logits are never widened to fp32 in memory. The caller computes bf16 logits for a
@@ -53,6 +67,12 @@ void softcap_cross_entropy_forward(float* loss, float* lse, const bf16* logits, 
 // t = tanh(l/cap), from the raw logits l (rows, n). grad may alias logits. Ignored rows become 0.
 void softcap_cross_entropy_backward(bf16* grad, const bf16* logits, const float* lse, const int64_t* targets,
                                     int64_t rows, int64_t n, int64_t v0, float cap, float scale, cudaStream_t stream);
+
+// Training: the forward and then the backward over the whole vocabulary of each row (v0 = 0, n = V),
+// in place: logits become dL/dlogits (scale as above). Rows of up to 32768 columns are read once (the
+// capped values stay in registers between the two); wider ones take the two separate passes.
+void softcap_cross_entropy_forward_backward(float* loss, float* lse, bf16* logits, const int64_t* targets,
+                                            int64_t rows, int64_t V, float cap, float scale, cudaStream_t stream);
 
 // ---- Embedding tables (embedding.cu) ----
 // out[r] = table[idx[r]]; idx must lie in [0, num_embeddings).
@@ -89,6 +109,18 @@ void residual_mix_forward(bf16* z, const bf16* x, const bf16* x0, ScalarParam al
 // g_beta += beta.scale*sum(gz*x0), each skipped when null.
 void residual_mix_backward(bf16* gx, float* gx0, float* g_alpha, float* g_beta, const bf16* gz, const bf16* x,
                            const bf16* x0, ScalarParam alpha, ScalarParam beta, int64_t n, cudaStream_t stream);
+
+// ---- Residual blend + RMSNorm fused (norm.cu): one pass instead of two ----
+// z = bf16(alpha*x + beta*x0) (residual_mix_forward), then y = rmsnorm(z) of the rounded z with its
+// rstd (rmsnorm_forward); rows x n. z is stored too: it is the block's residual input.
+void residual_mix_rmsnorm_forward(bf16* z, bf16* y, float* rstd, const bf16* x, const bf16* x0, ScalarParam alpha,
+                                  ScalarParam beta, int64_t rows, int64_t n, cudaStream_t stream);
+// rmsnorm_backward(g, gy, y, rstd, accumulate) and then residual_mix_backward(g, gx0, g_alpha,
+// g_beta, g, x, x0, alpha, beta) on its bf16 result, in place on g, from one pass over the rows.
+void rmsnorm_residual_mix_backward(bf16* g, float* gx0, float* g_alpha, float* g_beta, const bf16* gy, const bf16* y,
+                                   const float* rstd, bool accumulate, const bf16* x, const bf16* x0,
+                                   ScalarParam alpha, ScalarParam beta, int64_t rows, int64_t n,
+                                   cudaStream_t stream);
 
 // ---- Smear (smear.cu), layout (B, T, C), gate weight w (24) ----
 // out[t] = xn[t] + lambda*sigmoid(xn[t][0:24].w)*xn[t-1] for t >= 1, out[0] = xn[0]; sig (B,T) gets the

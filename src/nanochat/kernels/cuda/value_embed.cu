@@ -37,11 +37,46 @@ __global__ void value_embed_forward_kernel(bf16* v, float* gate, const bf16* h, 
     vr[e] = detail::to_bf16(detail::load(vr[e]) + gates[e / d] * detail::load(ve[e]));
 }
 
+// The fast path (Hk <= 32, d = 8k, 16-byte aligned rows): one warp per row, lane j < Hk computes
+// gate j and hands it to the lanes whose 16-byte vectors lie in head j.
+constexpr int kWarps = kThreads / 32;
+__global__ void __launch_bounds__(kThreads)
+    value_embed_forward_warp_kernel(bf16* __restrict__ v, float* __restrict__ gate, const bf16* __restrict__ h,
+                                    const bf16* __restrict__ wg, const bf16* __restrict__ table,
+                                    const int64_t* __restrict__ idx, int64_t rows, int64_t C, int Hk, int d) {
+  const int64_t r = blockIdx.x * int64_t{kWarps} + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (r >= rows) return;  // whole warps leave together; only warp shuffles follow
+  float gj = 0.0f;
+  if (lane < Hk) {
+    const bf16* hr = h + r * C;
+    float a = 0.0f;
+    for (int c = 0; c < kGate; ++c) a += detail::load(hr[c]) * detail::load(wg[lane * kGate + c]);
+    gj = 3.0f * (1.0f / (1.0f + expf(-a)));
+    gate[r * Hk + lane] = gj;
+  }
+  const int nvec = Hk * d / detail::kVec;
+  const bf16* ve = table + idx[r] * Hk * d;
+  bf16* vr = v + r * Hk * d;
+#pragma unroll 4
+  for (int base = 0; base < nvec; base += 32) {
+    const int e = base + lane;
+    const float g = __shfl_sync(0xffffffffu, gj, e < nvec ? e * detail::kVec / d : 0);
+    if (e >= nvec) continue;
+    float x[detail::kVec], t[detail::kVec];
+    detail::load8(vr + e * detail::kVec, x);
+    detail::load8(ve + e * detail::kVec, t);
+#pragma unroll
+    for (int j = 0; j < detail::kVec; ++j) x[j] = x[j] + g * t[j];
+    detail::store8(vr + e * detail::kVec, x);
+  }
+}
+
 // ga[r,j] = (gv[r,j,:] . table[idx[r], j]) * gate*(1 - gate/3), one warp per head; then
 // gh[r][0:12] += sum_j ga[r,j] * wg[j].
 __global__ void value_embed_backward_rows_kernel(bf16* gh, float* ga, const bf16* gv, const float* gate,
                                                  const bf16* wg, const bf16* table, const int64_t* idx, int64_t C,
-                                                 int64_t Hk, int64_t d) {
+                                                 int64_t Hk, int64_t d, bool vectorized) {
   __shared__ float ga_shared[kMaxHeads];
   const int64_t r = blockIdx.x;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -50,7 +85,17 @@ __global__ void value_embed_backward_rows_kernel(bf16* gh, float* ga, const bf16
   const bf16* g = gv + r * width;
   for (int64_t j = warp; j < Hk; j += warps) {
     float dot = 0.0f;
-    for (int64_t c = lane; c < d; c += 32) dot += detail::load(g[j * d + c]) * detail::load(ve[j * d + c]);
+    if (vectorized) {  // 16-byte vectors: 8 elements per lane per step
+      for (int64_t c = lane * detail::kVec; c < d; c += 32 * detail::kVec) {
+        float a[detail::kVec], b[detail::kVec];
+        detail::load8(g + j * d + c, a);
+        detail::load8(ve + j * d + c, b);
+#pragma unroll
+        for (int k = 0; k < detail::kVec; ++k) dot += a[k] * b[k];
+      }
+    } else {
+      for (int64_t c = lane; c < d; c += 32) dot += detail::load(g[j * d + c]) * detail::load(ve[j * d + c]);
+    }
     dot = detail::warp_sum(dot);
     if (lane == 0) {
       const float gj = gate[r * Hk + j];
@@ -82,8 +127,13 @@ void value_embed_forward(bf16* v, float* gate, const bf16* h, const bf16* wg, co
                          int64_t rows, int64_t C, int64_t Hk, int64_t d, cudaStream_t stream) {
   if (rows <= 0) return;
   check_shape("value_embed_forward", C, Hk, d);
-  value_embed_forward_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(v, gate, h, wg, table, idx, C, Hk,
-                                                                                   d);
+  if (Hk <= 32 && d % detail::kVec == 0 && detail::aligned16(v) && detail::aligned16(table)) {
+    value_embed_forward_warp_kernel<<<detail::grid_for(rows, kWarps, (int64_t{1} << 31) - 1), kThreads, 0, stream>>>(
+        v, gate, h, wg, table, idx, rows, C, static_cast<int>(Hk), static_cast<int>(d));
+  } else {
+    value_embed_forward_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(v, gate, h, wg, table, idx, C,
+                                                                                     Hk, d);
+  }
   NC_CUDA_CHECK_LAUNCH();
 }
 
@@ -97,8 +147,9 @@ void value_embed_backward(bf16* gh, float* gwg, float* gtable, const bf16* gv, c
                                 stream);
   float* ga = scratch.floats();
   float* partials = scratch.floats(ga_floats);
+  const bool vectorized = d % detail::kVec == 0 && detail::aligned16(gv) && detail::aligned16(table);
   value_embed_backward_rows_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(gh, ga, gv, gate, wg, table,
-                                                                                         idx, C, Hk, d);
+                                                                                         idx, C, Hk, d, vectorized);
   NC_CUDA_CHECK_LAUNCH();
   detail::weighted_column_partials(partials, ga, Hk, h, C, kGate, rows, stream);
   detail::finish_partials(gwg, partials, Hk * kGate, 1.0f, stream);

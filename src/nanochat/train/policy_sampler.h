@@ -1,0 +1,27 @@
+// Where chat_rl's rollouts and pass@k samples come from: the one seam between the training loop and
+// generation. Today the engine's fp32 GPT<float> runs on the host copy of the backend's model (kept
+// current with sync_to_host); a device engine can replace it by implementing this interface.
+#pragma once
+#include <memory>
+#include <span>
+
+#include "nanochat/engine/engine.h"
+#include "nanochat/train/training_backend.h"
+
+namespace nanochat::train {
+
+class PolicySampler {
+ public:
+  virtual ~PolicySampler() = default;
+  // The policy's weights changed (an optimizer step, a checkpoint load): generate from the new ones.
+  virtual void refresh() = 0;
+  // engine::Engine::generate_batch semantics (spec §4.6): prompt + completion per row, terminators
+  // dropped, masks 0 over the prompt and forced tool outputs.
+  virtual engine::Engine::Batch generate_batch(std::span<const TokenId> prompt,
+                                               const engine::GenerateOptions& options) = 0;
+};
+
+// The engine (with the calculator tool) on backend.host_model().
+std::unique_ptr<PolicySampler> make_host_policy_sampler(TrainingBackend& backend, const Tokenizer& tokenizer);
+
+}  // namespace nanochat::train
