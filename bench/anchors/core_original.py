@@ -25,6 +25,9 @@ def main():
     orig, weights, tok_dir, bundle, out_json = sys.argv[1:6]
     max_per_task = int(sys.argv[6]) if len(sys.argv) > 6 else -1
     sys.path.insert(0, orig)
+    # The original's tokenizer module imports its Rust BPE trainer at the top; only training needs it.
+    import types
+    sys.modules.setdefault("rustbpe", types.ModuleType("rustbpe"))
     from nanochat.core_eval import evaluate_task
     from nanochat.gpt import GPT, GPTConfig
     from nanochat.tokenizer import RustBPETokenizer

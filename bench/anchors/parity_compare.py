@@ -16,6 +16,11 @@ for name, file in (("ours_cuda", "losses_cuda.json"), ("original_eager", "losses
         curves[name] = json.load(open(f"{out}/{file}"))
     except FileNotFoundError:
         pass
+# Diagnostic variants of our CUDA run (parity_train --tag): losses_cuda_<tag>.json.
+import glob
+import os
+for path in sorted(glob.glob(f"{out}/losses_cuda_*.json")):
+    curves["ours_cuda_" + os.path.basename(path)[len("losses_cuda_"):-len(".json")]] = json.load(open(path))
 ours, eager = curves.get("ours_cuda"), curves.get("original_eager")
 comp = curves.get("original_compiled")
 

@@ -9,6 +9,7 @@
 // bench/anchors/parity_original.py then trains the original's PyTorch model on the same three files.
 //   parity_train --tokenizer-dir DIR --data-dir SHARDS --out OUT [--device cuda] [--depth 4] [--seq 512]
 //                [--batch 8] [--steps 200]
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nanochat/core/bf16.h"
+#include "nanochat/model/activations.h"
 #include "nanochat/core/cli.h"
 #include "nanochat/core/error.h"
 #include "nanochat/core/log.h"
@@ -36,6 +38,8 @@ int main(int argc, char** argv) {
   std::string tok_dir, data_dir, out_dir, device = "cuda";
   int64_t depth = 4, T = 512, B = 8, steps = 200;
   double batch_lr_scale = 0;
+  int64_t fp32_embeddings = 0, host_optimizer = 0;
+  std::string tag;
   ArgParser p("parity_train", "Train a small model for the parity comparison with the original.");
   p.add("--tokenizer-dir", &tok_dir, "tokenizer directory").add("--data-dir", &data_dir, "parquet shards")
       .add("--out", &out_dir, "output directory").add("--device", &device, "cuda or cpu")
@@ -43,7 +47,10 @@ int main(int argc, char** argv) {
       .add("--steps", &steps, "optimizer steps")
       .add("--batch-lr-scale", &batch_lr_scale,
            "replace base_train's sqrt(batch/524288) lr scaling by this factor (0 = keep it); small parity batches "
-           "otherwise learn too slowly to show a curve");
+           "otherwise learn too slowly to show a curve")
+      .add("--fp32-embeddings", &fp32_embeddings, "cuda: keep wte/value_embeds fp32 (diagnostics; the original uses bf16)")
+      .add("--host-optimizer", &host_optimizer, "cuda: run the fp32 CPU optimizer on the GPU's gradients (diagnostics)")
+      .add("--tag", &tag, "suffix of the losses file name (losses_<device>[_tag].json)");
   try {
     if (!p.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
     NC_CHECK(!tok_dir.empty() && !data_dir.empty() && !out_dir.empty(), "--tokenizer-dir, --data-dir and --out are required");
@@ -69,7 +76,10 @@ int main(int argc, char** argv) {
     schedule.weight_decay = plan.weight_decay_scaled;
     schedule.validate();
 
-    auto backend = device == "cuda" ? train::make_cuda_backend(plan.config, B, T, plan.optimizer)
+    train::CudaBackendOptions cuda_options;
+    cuda_options.bf16_embeddings = fp32_embeddings == 0;
+    cuda_options.optimizer_on_host = host_optimizer != 0;
+    auto backend = device == "cuda" ? train::make_cuda_backend(plan.config, B, T, plan.optimizer, cuda_options)
                                     : train::make_cpu_backend(plan.config, B, T, plan.optimizer);
     const fs::path init = fs::path(out_dir) / "init.safetensors";
     if (fs::exists(init)) {
@@ -120,7 +130,32 @@ int main(int argc, char** argv) {
       losses.push_back(loss);
       if (step % 20 == 0 || step + 1 == steps) log_info("step {:4d} loss {:.6f}", step, loss);
     }
-    std::ofstream(fs::path(out_dir) / ("losses_" + device + ".json")) << losses.dump() << "\n";
+    // The trained weights' loss on the first few batches, through the device's forward and through the
+    // fp32 CPU reference: how much of a curve's level is the forward's own rounding rather than training.
+    batches.close();
+    {
+      std::ifstream in(fs::path(out_dir) / "batches.bin", std::ios::binary);
+      std::vector<int32_t> buf(static_cast<size_t>(2 * B * T));
+      backend->sync_to_host(false);
+      model::Activations<float> acts(plan.config, B, T);
+      std::vector<float> rows;
+      double dev = 0, ref = 0;
+      const int64_t n_eval = std::min<int64_t>(steps, 8);
+      for (int64_t k = 0; k < n_eval; ++k) {
+        in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size() * sizeof(int32_t)));
+        idx.assign(buf.begin(), buf.begin() + B * T);
+        targets.assign(buf.begin() + B * T, buf.end());
+        backend->eval_row_losses(idx.data(), targets.data(), rows);
+        double sum = 0;
+        for (float r : rows) sum += r;
+        dev += sum / static_cast<double>(rows.size());
+        ref += backend->host_model().forward(acts, idx.data(), targets.data());
+      }
+      log_info("final weights, first {} batches: mean loss {:.6f} on {} vs {:.6f} fp32 CPU reference", n_eval,
+               dev / static_cast<double>(n_eval), device, ref / static_cast<double>(n_eval));
+    }
+    std::ofstream(fs::path(out_dir) / ("losses_" + device + (tag.empty() ? "" : "_" + tag) + ".json")) << losses.dump()
+                                                                                               << "\n";
     return 0;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

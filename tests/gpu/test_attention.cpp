@@ -176,34 +176,78 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionCacheTest,
                                            CacheCase{64, 8, 2, 4, 300, 310, 100}, CacheCase{128, 10, 10, 1, 2047, 2048, 2048},
                                            CacheCase{64, 6, 1, 3, 0, 16, 1000}));
 
-class AttentionTest : public GpuTest {};
+class AttentionTest : public GpuTest {
+ protected:
+  // Runs the backward `runs` times on the same inputs and expects bitwise-equal gq, gk, gv. With
+  // check_cpu, the first run must also match the CPU reference (the gQ tiles are summed across
+  // key-tile blocks in a fixed order, which must also be the right sum). key_tile 0: the default path.
+  void backward_is_bitwise_deterministic(const cpu::AttentionShape& s, int runs, unsigned seed, bool check_cpu,
+                                         int key_tile = 0) {
+    std::mt19937 rng(seed);
+    const size_t nq = static_cast<size_t>(s.B * s.Tq * s.H * s.d), nkv = static_cast<size_t>(s.B * s.Tk * s.Hk * s.d);
+    const Bf16Data q = random_bf16(nq, rng, 1.2f), k = random_bf16(nkv, rng, 1.2f), v = random_bf16(nkv, rng);
+    const Bf16Data gy = random_bf16(nq, rng);
+    auto dq = upload_bits(q.bits), dk = upload_bits(k.bits), dv = upload_bits(v.bits), dgy = upload_bits(gy.bits);
+    auto y = poisoned_bf16(nq);
+    auto lse = poisoned_f32(static_cast<size_t>(s.B * s.H * s.Tq));
+    kc::attention_forward(as_bf16(y), lse.data(), as_bf16(dq), as_bf16(dk), as_bf16(dv), s, stream());
+    std::vector<std::vector<uint16_t>> all_runs;
+    std::vector<float> first_gq, first_gk, first_gv;
+    for (int run = 0; run < runs; ++run) {
+      auto gq = poisoned_bf16(nq), gk = poisoned_bf16(nkv), gv = poisoned_bf16(nkv);
+      if (key_tile == 0)
+        kc::attention_backward(as_bf16(gq), as_bf16(gk), as_bf16(gv), as_bf16(dgy), as_bf16(dq), as_bf16(dk),
+                               as_bf16(dv), as_bf16(y), lse.data(), s, stream());
+      else
+        kc::attention_backward_key_tile(as_bf16(gq), as_bf16(gk), as_bf16(gv), as_bf16(dgy), as_bf16(dq),
+                                        as_bf16(dk), as_bf16(dv), as_bf16(y), lse.data(), s, key_tile, stream());
+      sync();
+      std::vector<uint16_t> all = gq.to_host();
+      for (auto* g : {&gk, &gv}) {
+        const std::vector<uint16_t> part = g->to_host();
+        all.insert(all.end(), part.begin(), part.end());
+      }
+      if (run == 0) first_gq = download_bf16(gq), first_gk = download_bf16(gk), first_gv = download_bf16(gv);
+      EXPECT_EQ(count_nan(download_bf16(gq)), 0u);
+      all_runs.push_back(std::move(all));
+    }
+    for (int run = 1; run < runs; ++run) {
+      ASSERT_EQ(all_runs[0].size(), all_runs[run].size());
+      EXPECT_EQ(std::memcmp(all_runs[0].data(), all_runs[run].data(), all_runs[0].size() * sizeof(uint16_t)), 0)
+          << "run " << run << " differs from run 0";
+    }
+    if (check_cpu) {
+      std::vector<float> want_y(nq), want_lse(static_cast<size_t>(s.B * s.H * s.Tq));
+      cpu::attention_forward(want_y.data(), want_lse.data(), q.values.data(), k.values.data(), v.values.data(), s);
+      const std::vector<float> got_y = download_bf16(y);
+      std::vector<float> want_gq(nq), want_gk(nkv), want_gv(nkv);
+      cpu::attention_backward(want_gq.data(), want_gk.data(), want_gv.data(), gy.values.data(), q.values.data(),
+                              k.values.data(), v.values.data(), got_y.data(), lse.to_host().data(), s);
+      const std::string what = " (key tile " + std::to_string(key_tile) + ")";
+      expect_close(("attention backward gq" + what).c_str(), first_gq, want_gq, 2e-2);
+      expect_close(("attention backward gk" + what).c_str(), first_gk, want_gk, 2e-2);
+      expect_close(("attention backward gv" + what).c_str(), first_gv, want_gv, 2e-2);
+    }
+  }
+};
 
 TEST_F(AttentionTest, BackwardIsBitwiseDeterministic) {
-  const int64_t B = 2, T = 257, H = 6, Hk = 2, d = 128;
-  cpu::AttentionShape s{B, T, H, Hk, d, T, T, 0, T};
-  std::mt19937 rng(5);
-  const size_t nq = static_cast<size_t>(B * T * H * d), nkv = static_cast<size_t>(B * T * Hk * d);
-  auto dq = upload_bits(random_bf16(nq, rng, 1.2f).bits), dk = upload_bits(random_bf16(nkv, rng, 1.2f).bits);
-  auto dv = upload_bits(random_bf16(nkv, rng).bits), dgy = upload_bits(random_bf16(nq, rng).bits);
-  auto y = poisoned_bf16(nq);
-  auto lse = poisoned_f32(static_cast<size_t>(B * H * T));
-  kc::attention_forward(as_bf16(y), lse.data(), as_bf16(dq), as_bf16(dk), as_bf16(dv), s, stream());
-  std::vector<std::vector<uint16_t>> runs;
-  for (int run = 0; run < 2; ++run) {
-    auto gq = poisoned_bf16(nq), gk = poisoned_bf16(nkv), gv = poisoned_bf16(nkv);
-    kc::attention_backward(as_bf16(gq), as_bf16(gk), as_bf16(gv), as_bf16(dgy), as_bf16(dq), as_bf16(dk),
-                           as_bf16(dv), as_bf16(y), lse.data(), s, stream());
-    sync();
-    std::vector<uint16_t> all = gq.to_host();
-    for (auto* g : {&gk, &gv}) {
-      const std::vector<uint16_t> part = g->to_host();
-      all.insert(all.end(), part.begin(), part.end());
-    }
-    EXPECT_EQ(count_nan(download_bf16(gq)), 0u);
-    runs.push_back(std::move(all));
+  backward_is_bitwise_deterministic(cpu::AttentionShape{2, 257, 6, 2, 128, 257, 257, 0, 257}, 2, 5, false);
+}
+
+TEST_F(AttentionTest, BackwardKeyTilesAgreeWithCpu) {
+  for (int key_tile : {64, 128}) {
+    backward_is_bitwise_deterministic(cpu::AttentionShape{2, 333, 6, 2, 64, 333, 333, 0, 100}, 2, 7, true, key_tile);
+    backward_is_bitwise_deterministic(cpu::AttentionShape{2, 200, 4, 4, 128, 200, 200, 0, 200}, 2, 9, true, key_tile);
   }
-  ASSERT_EQ(runs[0].size(), runs[1].size());
-  EXPECT_EQ(std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(uint16_t)), 0);
+}
+
+// Many key-tile blocks of one (kv head, batch row) run at once and add into the same gQ tiles: the
+// ordered additions must still give the same bits every time, and the right gQ.
+TEST_F(AttentionTest, BackwardIsBitwiseDeterministicWithManyConcurrentBlocks) {
+  for (int key_tile : {64, 128})
+    backward_is_bitwise_deterministic(cpu::AttentionShape{4, 1024, 8, 2, 128, 1024, 1024, 0, 300}, 3, 11, true,
+                                      key_tile);
 }
 
 TEST_F(AttentionTest, RejectsUnsupportedShapes) {

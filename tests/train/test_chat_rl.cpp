@@ -10,6 +10,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "nanochat/core/bf16.h"
 #include "nanochat/core/error.h"
 #include "nanochat/core/log.h"
 #include "nanochat/model/activations.h"
@@ -68,14 +69,21 @@ class ScriptedTask final : public eval::tasks::Task {
   std::vector<json> convs_;
 };
 
+// head_dim 64: the smallest the CUDA attention kernels take, so the CUDA test can reuse the model.
 model::GPTConfig tiny_config() {
-  return model_config_for_depth(2, ShapeArgs{32, 32, 64, "SL", static_cast<int64_t>(tokenizer().vocab_size())});
+  return model_config_for_depth(2, ShapeArgs{32, 64, 64, "SL", static_cast<int64_t>(tokenizer().vocab_size())});
 }
 
 // An SFT checkpoint (step 4) in <root>/sft/d2/ and the tokenizer in <root>/tokenizer/.
 void write_sft_checkpoint(const fs::path& root) {
   model::GPT<float> m(tiny_config());
   init_weights(m, 11);
+  // bf16-representable embedding tables, as a checkpoint trained on the GPU holds them: the CUDA backend
+  // rounds them on upload (the original keeps them in bf16), which must not change the host model that
+  // samples the rollouts, or the CPU and CUDA runs would see different rollouts.
+  for (const auto& e : m.layout().params())
+    if (e.name == "transformer.wte.weight" || e.name.rfind("value_embeds.", 0) == 0)
+      for (size_t i = 0; i < e.numel; ++i) m.params()[e.offset + i] = bf16::round(m.params()[e.offset + i]);
   model::CheckpointMeta meta;
   meta.step = 4;
   meta.model_config = m.config();
@@ -471,7 +479,11 @@ TEST(ChatRlLoop, CudaBackendTrainsLikeTheCpu) {
   // the same loss up to the device's arithmetic.
   EXPECT_EQ(gpu.steps[0].mean_reward, cpu.steps[0].mean_reward);
   EXPECT_EQ(gpu.steps[0].forwards, cpu.steps[0].forwards);
-  EXPECT_NEAR(gpu.steps[0].loss, cpu.steps[0].loss, 2e-2 * std::abs(cpu.steps[0].loss) + 1e-6);
+  // The RL loss is a sum of advantage-weighted log-probabilities whose positive and negative parts cancel
+  // (a group's advantages have mean zero), so its relative error is many times the per-token bf16
+  // error: measured 4% (6.4e-6 absolute) on an H100. Bound it absolutely, at the scale of one token's
+  // bf16 log-probability error over the batch.
+  EXPECT_NEAR(gpu.steps[0].loss, cpu.steps[0].loss, 5e-2 * std::abs(cpu.steps[0].loss) + 1e-5);
   const std::vector<float> a = weights_of(cpu.checkpoint_dir, 1), b = weights_of(gpu.checkpoint_dir, 1);
   double diff = 0, scale = 0;
   for (size_t i = 0; i < a.size(); ++i) {

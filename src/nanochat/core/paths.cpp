@@ -9,7 +9,7 @@ namespace nanochat {
 
 namespace fs = std::filesystem;
 
-static fs::path ensure_dir(const fs::path& dir) {
+fs::path ensure_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   NC_CHECK(!ec, "cannot create directory {}: {}", dir.string(), ec.message());

@@ -6,6 +6,8 @@
 
 namespace nanochat {
 
+// Creates dir (and parents) if missing; an Error naming the directory and the reason otherwise.
+std::filesystem::path ensure_dir(const std::filesystem::path& dir);
 std::filesystem::path base_dir();                       // created if missing
 std::filesystem::path base_subdir(const std::string& name);  // base_dir()/name, created if missing
 std::filesystem::path tokenizer_dir();                  // base_dir()/tokenizer (not created)

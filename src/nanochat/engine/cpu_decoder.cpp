@@ -56,6 +56,7 @@ class CpuSession final : public DecodeSession {
   }
   void decode(std::span<const int64_t> column) override {
     NC_CHECK(static_cast<int64_t>(column.size()) == batch(), "decode: {} tokens for {} rows", column.size(), batch());
+    NC_CHECK(pos() < max_len(), "decode: the session's {} positions are full", max_len());
     model_.forward_cached(cache_, column.data(), 1, current_.data());
   }
   std::span<const float> logits() override { return current_; }

@@ -53,6 +53,8 @@ class CudaDecoder final : public Decoder {
     ctx_.synchronize();
   }
   ~CudaDecoder() override {
+    // A cache's destructor synchronises the shared stream: never while another thread captures on it.
+    std::lock_guard<std::mutex> device_lock(device_mu_);
     std::lock_guard<std::mutex> lock(pool_mu_);
     idle_.clear();
   }
@@ -82,19 +84,18 @@ class CudaDecoder final : public Decoder {
     for (const ScorePosition& p : positions)
       NC_CHECK(p.row >= 0 && p.row < B && p.t >= 0 && p.t < T, "score: position ({}, {}) outside {}x{}", p.row, p.t,
                B, T);
-    std::unique_ptr<model::CudaKVCache> cache = acquire(B, T);
-    {
-      std::lock_guard<std::mutex> lock(device_mu_);
-      const float* logits = model_.forward_cached(*cache, idx.data(), T, model::LogitsRows::kAll);
-      cudaStream_t st = ctx_.stream();
-      for (int64_t m = 0; m < M; ++m) {
-        const ScorePosition& p = positions[static_cast<size_t>(m)];
-        NC_CUDA_CHECK(cudaMemcpyAsync(out.data() + m * V, logits + (p.row * T + p.t) * V,
-                                      static_cast<size_t>(V) * sizeof(float), cudaMemcpyDeviceToHost, st));
-      }
-      NC_CUDA_CHECK(cudaStreamSynchronize(st));
+    // A cache of its own, freed at the end: scoring batches come in many shapes (CORE packs whole
+    // items), and pooling each one would keep GiBs of keys/values and all-position logits idle.
+    std::lock_guard<std::mutex> lock(device_mu_);
+    model::CudaKVCache cache(model_, B, T);
+    const float* logits = model_.forward_cached(cache, idx.data(), T, model::LogitsRows::kAll);
+    cudaStream_t st = ctx_.stream();
+    for (int64_t m = 0; m < M; ++m) {
+      const ScorePosition& p = positions[static_cast<size_t>(m)];
+      NC_CUDA_CHECK(cudaMemcpyAsync(out.data() + m * V, logits + (p.row * T + p.t) * V,
+                                    static_cast<size_t>(V) * sizeof(float), cudaMemcpyDeviceToHost, st));
     }
-    release(std::move(cache));
+    NC_CUDA_CHECK(cudaStreamSynchronize(st));
   }
 
   // A cache of `batch` rows holding at least `len` positions: the smallest idle one, else a new one.
@@ -123,10 +124,23 @@ class CudaDecoder final : public Decoder {
     {
       std::lock_guard<std::mutex> lock(device_mu_);
       c->reset();
+      c->trim();  // idle caches keep no all-position logits (GiBs for a scoring batch)
     }
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    idle_.push_back(std::move(c));
-    if (idle_.size() > kMaxIdleCaches) idle_.erase(idle_.begin());  // the oldest goes
+    std::unique_ptr<model::CudaKVCache> evicted;
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      idle_.push_back(std::move(c));
+      if (idle_.size() > kMaxIdleCaches) {  // the oldest goes
+        evicted = std::move(idle_.front());
+        idle_.erase(idle_.begin());
+      }
+    }
+    // Its destructor synchronises the shared stream: only under device_mu_, so it can never hit a
+    // stream another session is capturing a decode graph on.
+    if (evicted) {
+      std::lock_guard<std::mutex> lock(device_mu_);
+      evicted.reset();
+    }
   }
 
   const model::GptCudaInference& model() const { return model_; }
@@ -144,6 +158,9 @@ class CudaDecoder final : public Decoder {
 CudaSession::CudaSession(const CudaDecoder& decoder, int64_t batch, int64_t max_len)
     : decoder_(decoder), batch_(batch), max_len_(max_len) {
   NC_CHECK(batch >= 1 && max_len >= 1, "decode session: batch {} and length {} must be positive", batch, max_len);
+  const int64_t limit = 10 * decoder.config().sequence_len;
+  NC_CHECK(max_len <= limit, "decode session: {} positions exceed the model's rotary table (10 x sequence_len = {})",
+           max_len, limit);
   cache_ = decoder_.acquire(batch, max_len);
 }
 

@@ -156,6 +156,9 @@ GptCuda::GptCuda(const GPTConfig& config, cuda::CudaContext& ctx)
       grads_(layout_.total_floats()),
       shadow_(layout_.total_floats()) {
   config_.validate();
+  NC_CHECK(config_.head_dim() == 64 || config_.head_dim() == 128,
+           "the CUDA backend needs head_dim 64 or 128 (its attention kernels); this model has n_embd {} / n_head {} = {}",
+           config_.n_embd, config_.n_head, config_.head_dim());
   p_ = bind_pointers<float>(config_, layout_, params_.data());
   g_ = bind_pointers<float>(config_, layout_, grads_.data());
   w_ = bind_pointers<uint16_t>(config_, layout_, shadow_.data());

@@ -161,8 +161,8 @@ CudaKVCache::CudaKVCache(const GptCudaInference& model, int64_t batch, int64_t m
   step_arena_ = cuda::DeviceBuffer<std::byte>(GptCudaInference::plan_workspace(c, B_, B_, nullptr, &ws));
   logits_ = cuda::DeviceBuffer<float>(static_cast<size_t>(B_ * c.vocab_size));
   argmax_ = cuda::DeviceBuffer<int32_t>(static_cast<size_t>(B_));
-  NC_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&idx_host_), static_cast<size_t>(B_) * sizeof(int64_t)));
-  NC_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&argmax_host_), static_cast<size_t>(B_) * sizeof(int32_t)));
+  idx_host_ = cuda::PinnedHostBuffer<int64_t>(static_cast<size_t>(B_));
+  argmax_host_ = cuda::PinnedHostBuffer<int32_t>(static_cast<size_t>(B_));
 }
 
 CudaKVCache::~CudaKVCache() {
@@ -170,9 +170,12 @@ CudaKVCache::~CudaKVCache() {
   cudaStreamSynchronize(model_.context().stream());
   if (graph_exec_ != nullptr) cudaGraphExecDestroy(graph_exec_);
   if (graph_ != nullptr) cudaGraphDestroy(graph_);
-  if (idx_host_ != nullptr) cudaFreeHost(idx_host_);
-  if (argmax_host_ != nullptr) cudaFreeHost(argmax_host_);
-  if (logits_host_ != nullptr) cudaFreeHost(logits_host_);
+}
+
+void CudaKVCache::trim() {
+  NC_CUDA_CHECK(cudaStreamSynchronize(model_.context().stream()));  // nothing may still read them
+  chunk_arena_ = cuda::DeviceBuffer<std::byte>();
+  all_logits_ = cuda::DeviceBuffer<float>();
 }
 
 void CudaKVCache::reset() {
@@ -320,8 +323,8 @@ const float* GptCudaInference::forward_cached(CudaKVCache& cache, const int64_t*
     Workspace ws;
     plan_workspace(c, B, B, cache.step_arena_.data(), &ws);
     NC_CUDA_CHECK(cudaStreamSynchronize(st));
-    std::memcpy(cache.idx_host_, idx, static_cast<size_t>(B) * sizeof(int64_t));
-    NC_CUDA_CHECK(cudaMemcpyAsync(ws.idx, cache.idx_host_, static_cast<size_t>(B) * sizeof(int64_t),
+    std::memcpy(cache.idx_host_.data(), idx, static_cast<size_t>(B) * sizeof(int64_t));
+    NC_CUDA_CHECK(cudaMemcpyAsync(ws.idx, cache.idx_host_.data(), static_cast<size_t>(B) * sizeof(int64_t),
                                   cudaMemcpyHostToDevice, st));
     const bool graphable = cache.has_prev_ && cache.use_graph_;
     if (graphable && cache.graph_exec_ == nullptr && cache.eager_decode_steps_ > 0) {
@@ -375,10 +378,9 @@ void GptCudaInference::download(const float* device_logits, std::span<float> out
 
 std::span<const float> GptCudaInference::last_logits_to_host(CudaKVCache& cache) const {
   const size_t n = static_cast<size_t>(cache.B_ * config_.vocab_size);
-  if (cache.logits_host_ == nullptr)
-    NC_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&cache.logits_host_), n * sizeof(float)));
-  download(cache.logits_.data(), std::span<float>(cache.logits_host_, n));
-  return {cache.logits_host_, n};
+  if (cache.logits_host_.size() < n) cache.logits_host_ = cuda::PinnedHostBuffer<float>(n);
+  download(cache.logits_.data(), std::span<float>(cache.logits_host_.data(), n));
+  return {cache.logits_host_.data(), n};
 }
 
 std::vector<int64_t> GptCudaInference::argmax_last(CudaKVCache& cache, int64_t vocab) const {
@@ -386,10 +388,10 @@ std::vector<int64_t> GptCudaInference::argmax_last(CudaKVCache& cache, int64_t v
            config_.vocab_size);
   cudaStream_t st = ctx_.stream();
   kc::argmax_rows(cache.argmax_.data(), cache.logits_.data(), cache.B_, vocab, config_.vocab_size, st);
-  NC_CUDA_CHECK(cudaMemcpyAsync(cache.argmax_host_, cache.argmax_.data(), static_cast<size_t>(cache.B_) * sizeof(int32_t),
+  NC_CUDA_CHECK(cudaMemcpyAsync(cache.argmax_host_.data(), cache.argmax_.data(), static_cast<size_t>(cache.B_) * sizeof(int32_t),
                                 cudaMemcpyDeviceToHost, st));
   NC_CUDA_CHECK(cudaStreamSynchronize(st));
-  return std::vector<int64_t>(cache.argmax_host_, cache.argmax_host_ + cache.B_);
+  return std::vector<int64_t>(cache.argmax_host_.data(), cache.argmax_host_.data() + cache.B_);
 }
 
 }  // namespace nanochat::model

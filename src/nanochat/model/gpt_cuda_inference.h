@@ -42,6 +42,9 @@ class CudaKVCache {
   int64_t pos() const { return pos_; }
   bool has_prev_embedding() const { return has_prev_; }
   void reset();  // position 0, no smear state (enqueued)
+  // Frees the buffers multi-token forwards grow on demand (all-position logits can be GiBs), keeping
+  // what decode steps and their captured graph use. For caches that go idle.
+  void trim();
 
   // Whether T = 1 steps replay a captured graph (default on). The first step runs eagerly (it warms the
   // GEMM plans), the second captures; results are bitwise those of eager steps.
@@ -76,9 +79,9 @@ class CudaKVCache {
   cuda::DeviceBuffer<float> logits_;          // (B, V): last-position logits of every forward
   cuda::DeviceBuffer<float> all_logits_;      // (B*T, V) of the last LogitsRows::kAll forward, grown on demand
   cuda::DeviceBuffer<int32_t> argmax_;
-  int64_t* idx_host_ = nullptr;               // pinned (B) staging for a decode step's ids
-  int32_t* argmax_host_ = nullptr;            // pinned (B)
-  float* logits_host_ = nullptr;              // pinned (B, V), allocated on first use
+  cuda::PinnedHostBuffer<int64_t> idx_host_;  // (B) staging for a decode step's ids
+  cuda::PinnedHostBuffer<int32_t> argmax_host_;  // (B)
+  cuda::PinnedHostBuffer<float> logits_host_;    // (B, V), allocated on first use
   cudaGraph_t graph_ = nullptr;
   cudaGraphExec_t graph_exec_ = nullptr;
 };

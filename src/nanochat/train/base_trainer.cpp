@@ -318,6 +318,7 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
     if (o.on_step_begin) {
       backend->sync_to_host(/*with_optimizer_state=*/false);
       o.on_step_begin(step, model);
+      backend->sync_params_from_host();  // the hook may edit the weights; the moments stay on the device
     }
 
     // One optimizer step: A micro-steps of forward + backward(1/A), prefetching the next batch.

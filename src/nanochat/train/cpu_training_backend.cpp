@@ -23,6 +23,7 @@ class CpuTrainingBackend final : public TrainingBackend {
   optim::MuonAdamW& host_optimizer() override { return optimizer_; }
   void sync_to_host(bool) override {}
   void sync_from_host() override {}
+  void sync_params_from_host() override {}
 
   void forward_backward(const int64_t* idx, const int64_t* targets, float loss_scale) override {
     acts_.fuse_lm_head_backward = true;
@@ -70,7 +71,7 @@ std::unique_ptr<TrainingBackend> make_cpu_backend(const model::GPTConfig& config
 
 #ifndef NANOCHAT_HAVE_CUDA
 std::unique_ptr<TrainingBackend> make_cuda_backend(const model::GPTConfig&, int64_t, int64_t,
-                                                   const optim::OptimizerSetup&) {
+                                                   const optim::OptimizerSetup&, const CudaBackendOptions&) {
   fail("--device-type cuda: this nanochat binary was built without the CUDA backend (configure with nvcc "
        "available, or -DNANOCHAT_CUDA=ON)");
 }

@@ -31,12 +31,15 @@ void round_embedding_tables(model::GPT<float>& m) {
 
 class CudaTrainingBackend final : public TrainingBackend {
  public:
-  CudaTrainingBackend(const model::GPTConfig& config, int64_t B, int64_t T, const optim::OptimizerSetup& setup)
-      : ctx_(0),
+  CudaTrainingBackend(const model::GPTConfig& config, int64_t B, int64_t T, const optim::OptimizerSetup& setup,
+                      const CudaBackendOptions& options)
+      : options_(options),
+        ctx_(0),
         host_model_(config),
-        host_optimizer_(host_model_.layout(), setup, optim::MuonAdamWOptions{optim::OrthoPrecision::Float, true}),
+        host_optimizer_(host_model_.layout(), setup,
+                        optim::MuonAdamWOptions{optim::OrthoPrecision::Float, options.bf16_embeddings}),
         gpu_(config, ctx_),
-        optimizer_(gpu_.layout(), setup, ctx_),
+        optimizer_(gpu_.layout(), setup, ctx_, optim::MuonAdamWCudaOptions{options.bf16_embeddings}),
         acts_(config, B, T),
         non_finite_(1) {
     cudaDeviceProp prop{};
@@ -55,9 +58,15 @@ class CudaTrainingBackend final : public TrainingBackend {
     if (with_optimizer_state) optimizer_.download_state(host_optimizer_);
   }
   void sync_from_host() override {
-    round_embedding_tables(host_model_);
+    if (options_.bf16_embeddings) round_embedding_tables(host_model_);
     gpu_.upload_params(host_model_.params());
     optimizer_.upload_state(host_optimizer_);
+    gpu_.zero_grads();
+  }
+
+  void sync_params_from_host() override {
+    if (options_.bf16_embeddings) round_embedding_tables(host_model_);
+    gpu_.upload_params(host_model_.params());
     gpu_.zero_grads();
   }
 
@@ -66,6 +75,16 @@ class CudaTrainingBackend final : public TrainingBackend {
   }
   double last_loss() override { return gpu_.read_loss(acts_); }
   void optimizer_step(double lrm, double momentum, double wd) override {
+    if (options_.optimizer_on_host) {
+      const std::vector<float> g = gpu_.download_grads();
+      std::copy(g.begin(), g.end(), host_model_.grads().begin());
+      gpu_.download_params(host_model_.params());
+      host_optimizer_.apply_schedule(lrm, momentum, wd);
+      host_optimizer_.step(host_model_.params(), host_model_.grads());
+      gpu_.upload_params(host_model_.params());
+      gpu_.zero_grads();
+      return;
+    }
     optimizer_.apply_schedule(lrm, momentum, wd);
     optimizer_.step(gpu_.params(), gpu_.grads(), gpu_.shadow());
     gpu_.zero_grads();
@@ -91,6 +110,7 @@ class CudaTrainingBackend final : public TrainingBackend {
   }
 
  private:
+  CudaBackendOptions options_;
   cuda::CudaContext ctx_;
   model::GPT<float> host_model_;
   optim::MuonAdamW host_optimizer_;
@@ -104,9 +124,10 @@ class CudaTrainingBackend final : public TrainingBackend {
 }  // namespace
 
 std::unique_ptr<TrainingBackend> make_cuda_backend(const model::GPTConfig& config, int64_t B, int64_t T,
-                                                   const optim::OptimizerSetup& setup) {
+                                                   const optim::OptimizerSetup& setup,
+                                                   const CudaBackendOptions& options) {
   NC_CHECK(cuda_backend_available(), "--device-type cuda: no usable CUDA device ({})", "cudaGetDeviceCount found none");
-  return std::make_unique<CudaTrainingBackend>(config, B, T, setup);
+  return std::make_unique<CudaTrainingBackend>(config, B, T, setup, options);
 }
 
 bool cuda_backend_available() {

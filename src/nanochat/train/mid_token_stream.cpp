@@ -24,6 +24,8 @@ MidStreamState MidStreamState::from_json(const nlohmann::json& j, const std::str
 MidTokenStream::MidTokenStream(const Tokenizer& tokenizer, eval::tasks::TaskPtr dataset, SftLoaderOptions options)
     : tok_(tokenizer), dataset_(std::move(dataset)), o_(options), cursor_(options.rank) {
   NC_CHECK(dataset_ != nullptr, "mid-training loader: no dataset");
+  NC_CHECK(o_.world_size >= 1 && o_.rank >= 0 && o_.rank < o_.world_size, "mid-training loader: rank {} of {}",
+           o_.rank, o_.world_size);
   size_ = dataset_->size();
   NC_CHECK(size_ > 0, "mid-training loader: the {} dataset is empty", o_.train ? "train" : "val");
   NC_CHECK(o_.device_batch_size > 0 && o_.max_seq_len > 0, "mid-training loader: batch {}x{} must be positive",

@@ -148,6 +148,8 @@ void check_options(const ChatRlOptions& o) {
              o.num_samples, o.device_batch_size, o.num_samples / o.device_batch_size * o.device_batch_size);
   if (o.max_new_tokens < 1) usage_fail("--max-new-tokens must be at least 1, got {}", o.max_new_tokens);
   if (o.temperature < 0) usage_fail("--temperature must be >= 0, got {}", o.temperature);
+  if (o.eval_every > 0 && o.eval_examples < 1)
+    usage_fail("--eval-examples must be at least 1 when --eval-every is on, got {}", o.eval_examples);
 }
 
 fs::path rl_state_file(const fs::path& dir, int64_t step) { return dir / fmt::format("rl_state_{:06d}.json", step); }
@@ -290,7 +292,7 @@ ChatRlResult run_chat_rl(const ChatRlOptions& o) {
     if (o.on_step_begin) {
       backend->sync_to_host(/*with_optimizer_state=*/false);
       o.on_step_begin(step, model);
-      backend->sync_from_host();
+      backend->sync_params_from_host();  // the hook may edit the weights; the moments stay on the device
     }
     sampler->refresh();
     if (o.eval_every > 0 && step % o.eval_every == 0) {
@@ -356,7 +358,7 @@ ChatRlResult run_chat_rl(const ChatRlOptions& o) {
     if (periodic || step == num_steps - 1 || step == end_step - 1) {
       const fs::path& dir = result.checkpoint_dir;
       backend->sync_to_host();
-      fs::create_directories(dir);
+      ensure_dir(dir);
       nlohmann::json st;
       st["stage"] = "chat_rl";
       st["step"] = step;

@@ -282,7 +282,7 @@ ChatTrainResult run_stage(Stage& s) {
       st["total_training_time"] = clock.total_seconds();
       st["min_val_bpb"] = std::isfinite(result.min_val_bpb) ? nlohmann::json(result.min_val_bpb) : nlohmann::json();
       backend.sync_to_host();
-      fs::create_directories(s.checkpoint_dir);
+      ensure_dir(s.checkpoint_dir);
       write_file_atomic(chat_state_file(s.checkpoint_dir, step), st.dump(2));
       model::CheckpointMeta meta;
       meta.step = step;
@@ -302,7 +302,7 @@ ChatTrainResult run_stage(Stage& s) {
     if (c.on_step_begin) {
       backend.sync_to_host(/*with_optimizer_state=*/false);
       c.on_step_begin(step, model);
-      backend.sync_from_host();
+      backend.sync_params_from_host();  // the hook may edit the weights; the moments stay on the device
     }
 
     const auto t0 = std::chrono::steady_clock::now();
@@ -310,6 +310,12 @@ ChatTrainResult run_stage(Stage& s) {
     for (int64_t micro = 0; micro < s.grad_accum_steps; ++micro) {
       widen_ids(batch.batch.inputs, idx);
       widen_ids(batch.batch.targets, targets);
+      // The mean loss of a micro-batch without one supervised token is 0/0 (the original gets NaN too):
+      // say so, instead of reporting it as a divergence.
+      if (std::none_of(targets.begin(), targets.end(), [](int64_t t) { return t >= 0; }))
+        fail("{}: micro-step {} of step {} has no supervised token (every target is -1: the rows hold only "
+             "masked prompt/padding); use a larger --max-seq-len or --device-batch-size",
+             s.name, micro, step);
       backend.forward_backward(idx.data(), targets.data(), 1.0f / static_cast<float>(s.grad_accum_steps));
       state_before = train_loader.state();
       batch = train_loader.next();  // the host packs the next batch while the device computes

@@ -29,7 +29,9 @@ class TrainingBackend {
   virtual model::GPT<float>& host_model() = 0;
   virtual optim::MuonAdamW& host_optimizer() = 0;
   virtual void sync_to_host(bool with_optimizer_state = true) = 0;
-  virtual void sync_from_host() = 0;
+  virtual void sync_from_host() = 0;  // weights and optimizer state
+  // Weights only (the optimizer state on the device is kept): after a hook edited host_model().
+  virtual void sync_params_from_host() = 0;
 
   // Accumulates d(loss_scale * mean loss)/d(params); idx/targets are (B, T) host arrays.
   virtual void forward_backward(const int64_t* idx, const int64_t* targets, float loss_scale) = 0;
@@ -47,10 +49,17 @@ class TrainingBackend {
 // fp32 reference on the CPU, for batches of B x T.
 std::unique_ptr<TrainingBackend> make_cpu_backend(const model::GPTConfig& config, int64_t B, int64_t T,
                                                   const optim::OptimizerSetup& setup);
+// Knobs of the CUDA backend for diagnosing numerics (parity_train); the defaults are the original's
+// choices on CUDA.
+struct CudaBackendOptions {
+  bool bf16_embeddings = true;     // wte/value_embeds and their AdamW moments held at bf16 values
+  bool optimizer_on_host = false;  // the fp32 CPU optimizer on the GPU's gradients (slow; isolates the model)
+};
 // One GPU (device 0). Throws nanochat::Error when the binary was built without CUDA or no device is
 // usable, saying which.
 std::unique_ptr<TrainingBackend> make_cuda_backend(const model::GPTConfig& config, int64_t B, int64_t T,
-                                                   const optim::OptimizerSetup& setup);
+                                                   const optim::OptimizerSetup& setup,
+                                                   const CudaBackendOptions& options = {});
 // Whether this binary has the CUDA backend and a usable device (the autodetection of --device-type).
 bool cuda_backend_available();
 

@@ -33,11 +33,17 @@ void attention_forward_decode(bf16* y, float* lse, const bf16* q, const bf16* k,
                               const cpu::AttentionShape& s, cudaStream_t stream);
 
 // Training shapes only (pos0 = 0, Tq = Tk = kv_stride); overwrites gq, gk, gv. lse is the forward's.
-// Deterministic (bitwise reproducible): every gradient element is summed by one thread in a fixed
-// order; gk/gv of a kv head accumulate over all query heads of its group inside one block, and gq is
-// computed by a separate pass that recomputes the probabilities, so no float atomics are needed.
-// Scratch (B*H*Tq floats) is taken stream-ordered.
+// Deterministic (bitwise reproducible), no float atomics: gk/gv of a kv head accumulate over all
+// query heads of its group inside one block per key tile, and the key tiles add their partial gq into
+// an fp32 accumulator one after another in a fixed order (per-tile counters in global memory).
+// Scratch (about B*H*Tq*(d+1) floats) is taken stream-ordered.
 void attention_backward(bf16* gq, bf16* gk, bf16* gv, const bf16* gy, const bf16* q, const bf16* k, const bf16* v,
                         const bf16* y, const float* lse, const cpu::AttentionShape& s, cudaStream_t stream);
+// The same with the key tile pinned (64: 4 warps, two blocks per SM; 128: 8 warps, one block per SM;
+// attention_backward picks 64 for windows up to 512), for tests and benchmarks. Each is bitwise
+// reproducible; the two agree to bf16 tolerance.
+void attention_backward_key_tile(bf16* gq, bf16* gk, bf16* gv, const bf16* gy, const bf16* q, const bf16* k,
+                                 const bf16* v, const bf16* y, const float* lse, const cpu::AttentionShape& s,
+                                 int key_tile, cudaStream_t stream);
 
 }  // namespace nanochat::kernels::cuda
