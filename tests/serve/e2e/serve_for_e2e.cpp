@@ -26,7 +26,10 @@ class DemoGenerator : public serve::Generator {
  public:
   void generate(std::span<const TokenId> prompt, const serve::SamplingParams& params,
                 const std::function<bool(TokenId)>& on_token) const override {
-    const std::string reply = "Reply " + std::to_string(params.seed % 1000) + " to a prompt of " +
+    // Like a real model, greedy decoding (temperature 0) does not depend on the seed: the OpenAI client
+    // test compares a streamed and a non-streamed greedy reply, which get different random seeds.
+    const uint64_t tag = params.temperature > 0 ? params.seed % 1000 : 0;
+    const std::string reply = "Reply " + std::to_string(tag) + " to a prompt of " +
                               std::to_string(prompt.size()) + " tokens: caf\xC3\xA9 \xF0\x9F\x99\x82, streamed byte by byte.";
     int64_t n = 0;
     for (const char c : reply) {
