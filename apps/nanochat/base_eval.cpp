@@ -20,6 +20,7 @@
 #include "nanochat/data/bos_packing_loader.h"
 #include "nanochat/data/dataset.h"
 #include "nanochat/data/document_stream.h"
+#include "nanochat/data/eval_bundle_download.h"
 #include "nanochat/engine/decoder.h"
 #include "nanochat/engine/engine.h"
 #include "nanochat/engine/load_model.h"
@@ -137,10 +138,9 @@ void run_bpb(const engine::LoadedModel& loaded, const std::string& device, int64
 
 void run_core(engine::LoadedModel& loaded, const engine::Decoder& decoder, const fs::path& bundle_dir,
               int64_t max_per_task, int64_t device_batch_size) {
-  if (!fs::is_directory(bundle_dir))
-    fail("CORE eval bundle {} not found: extract eval_bundle.zip there or pass --bundle-dir (a folder holding "
-         "core.yaml, eval_meta_data.csv and eval_data/)",
-         bundle_dir.string());
+  // Like the original: a missing bundle is downloaded once (eval_bundle.zip, kept beside it) and placed;
+  // ensure_eval_bundle logs the URL and the placement.
+  ensure_eval_bundle(bundle_dir);
   const eval::CoreBundle bundle = eval::load_core_bundle(bundle_dir);
   eval::CoreEvalOptions options;
   options.max_per_task = max_per_task;
@@ -201,7 +201,8 @@ int base_eval(const Args& args) {
       .add("--device-batch-size", &device_batch_size, "rows per forward (bpb), and tokens per CORE forward / sequence_len")
       .add("--split-tokens", &split_tokens, "tokens per split for bpb")
       .add("--device-type", &device, "cuda or cpu (empty = cuda when a GPU is usable)", {"", "cpu", "cuda"})
-      .add("--bundle-dir", &bundle_dir, "CORE eval bundle (default: $NANOCHAT_BASE_DIR/eval_bundle)")
+      .add("--bundle-dir", &bundle_dir, "CORE eval bundle folder (default: $NANOCHAT_BASE_DIR/eval_bundle); when missing, eval_bundle.zip is "
+           "downloaded from $NANOCHAT_EVAL_BUNDLE_URL (default: the original's S3 URL) and extracted there")
       .add("--data-dir", &data_dir, "parquet shards for bpb (default: $NANOCHAT_BASE_DIR/base_data_climbmix)")
       .add("--tokenizer-dir", &tokenizer_dir, "tokenizer directory (default: $NANOCHAT_BASE_DIR/tokenizer)");
   if (!p.parse(args)) return 0;

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "nanochat/core/cli.h"
 #include "nanochat/core/error.h"
+#include "nanochat/eval/python_str.h"
 #include "nanochat/engine/decoder.h"
 #include "nanochat/engine/engine.h"
 #include "nanochat/engine/load_model.h"
@@ -16,12 +17,6 @@
 namespace nanochat::app {
 
 namespace {
-
-std::string strip(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n\v\f");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n\v\f") - b + 1);
-}
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -75,7 +70,7 @@ int chat_cli(const Args& args) {
         std::printf("\nGoodbye!\n");
         return 0;
       }
-      input = strip(input);
+      input = eval::python_strip(input);  // the original's input().strip(): Unicode whitespace too
     }
     const std::string cmd = lower(input);
     if (cmd == "quit" || cmd == "exit") {

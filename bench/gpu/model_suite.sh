@@ -124,6 +124,33 @@ for stage in "$@"; do
       timeout 120 ./parity_train --tokenizer-dir tok --data-dir data/shards --out "$P" --device cuda --depth 6 --seq 512 \
         --batch 16 --steps 200 --batch-lr-scale 0.5 > "$P/ours.log" 2>&1
       summary+=("fwdnoise rc=$? $(grep 'final weights' "$P/ours.log")"); rm -rf "$P" ;;
+    chat)
+      # The chat stages on the GPU, end to end on a small model: base-train (d4), chat-sft (FastChat
+      # conversations stand in for SmolTalk; MMLU auxiliary_train is absent, so --skip-missing-tasks),
+      # chat-rl on GSM8K, then chat-eval and chat-cli on the result.
+      export NANOCHAT_BASE_DIR="$OUT/chat_base"; TD="$NANOCHAT_BASE_DIR/task_data"; mkdir -p "$TD/smoltalk"
+      cp data/chat-conversations/dummy_conversation.json "$TD/smoltalk/train.json"
+      cp data/chat-conversations/dummy_conversation.json "$TD/smoltalk/test.json"
+      ln -s "$CARRY/data/gsm8k" "$TD/gsm8k"; ln -s "$CARRY/data/mmlu" "$TD/mmlu"
+      timeout 120 ./nanochat base-train --device-type cuda --depth 4 --max-seq-len 512 --device-batch-size 8 \
+        --total-batch-size 4096 --num-iterations 100 --eval-every -1 --sample-every -1 --core-metric-every -1 \
+        --model-tag d4 --data-dir data/shards --tokenizer-dir tok > "$OUT/chat_pipeline.log" 2>&1
+      summary+=("chat: base-train rc=$? $(grep -E 'step 00099' "$OUT/chat_pipeline.log" | cut -c1-80)")
+      timeout 150 ./nanochat chat-sft --device-type cuda --model-tag d4 --tokenizer-dir tok --data-root "$TD" \
+        --skip-missing-tasks --num-iterations 30 --max-seq-len 512 --device-batch-size 4 --total-batch-size 2048 \
+        --eval-every 15 --eval-tokens 8192 --chatcore-every -1 >> "$OUT/chat_pipeline.log" 2>&1
+      summary+=("chat: chat-sft rc=$? $(grep -E 'Validation' "$OUT/chat_pipeline.log" | tail -1)")
+      timeout 150 ./nanochat chat-rl --device-type cuda --model-tag d4 --tokenizer-dir tok --data-root "$TD" \
+        --examples-per-step 2 --num-samples 4 --device-batch-size 4 --max-new-tokens 32 --eval-every 1 \
+        --eval-examples 4 --max-steps 2 >> "$OUT/chat_pipeline.log" 2>&1
+      summary+=("chat: chat-rl rc=$? $(grep -E 'Pass@1' "$OUT/chat_pipeline.log" | tail -1)")
+      timeout 120 ./nanochat chat-eval -i rl --device-type cuda --tokenizer-dir tok --data-root "$TD" -a GSM8K -x 8 \
+        >> "$OUT/chat_pipeline.log" 2>&1
+      summary+=("chat: chat-eval rc=$? $(grep -E 'accuracy' "$OUT/chat_pipeline.log" | tail -1)")
+      timeout 60 ./nanochat chat-cli -i rl --device-type cuda --tokenizer-dir tok -p "What is 2+2?" -t 0 -m 16 \
+        >> "$OUT/chat_pipeline.log" 2>&1
+      summary+=("chat: chat-cli rc=$? $(tail -1 "$OUT/chat_pipeline.log" | cut -c1-100)")
+      rm -rf "$NANOCHAT_BASE_DIR" ;;
     *) summary+=("unknown stage $stage") ;;
   esac
 done

@@ -136,6 +136,38 @@ TEST_F(GptCudaInferenceTest, GraphReplayEqualsEagerDecodeBitwise) {
   EXPECT_EQ(std::memcmp(a.data(), g.data(), a.size() * sizeof(float)), 0);
 }
 
+// A trimmed cache (what the decoder's pool keeps idle) must plan a new workspace for its next prefill:
+// trim() once freed the arena without forgetting its size, and the next prefill copied ids to null
+// (found by chat-eval on the GPU, its second problem).
+TEST_F(GptCudaInferenceTest, TrimmedCacheServesTheNextPrefill) {
+  const GPTConfig c = inference_config(4, 2);
+  model::GPT<float> cpu(c);
+  randomize(cpu, 41);
+  model::GptCudaInference gpu(cpu, ctx());
+  model::CudaKVCache cache(gpu, 1, 64), fresh(gpu, 1, 64);
+  std::mt19937 rng(5);
+  const std::vector<int64_t> first = random_tokens(30, c.vocab_size, rng), second = random_tokens(17, c.vocab_size, rng);
+  gpu.forward_cached(cache, first.data(), 30, model::LogitsRows::kAll);
+  cache.reset();
+  cache.trim();
+  const auto got = to_host(gpu, gpu.forward_cached(cache, second.data(), 17, model::LogitsRows::kLast), c.vocab_size);
+  const auto want = to_host(gpu, gpu.forward_cached(fresh, second.data(), 17, model::LogitsRows::kLast), c.vocab_size);
+  ASSERT_EQ(count_nan(got), 0u);
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+  // Through the decoder, whose pool trims released caches: two generations in a row.
+  const Tokenizer tok = Tokenizer::from_merges(std::vector<std::pair<TokenId, TokenId>>{});
+  const auto decoder = engine::make_cuda_decoder(cpu);
+  const engine::Engine eng(*decoder, tok);
+  engine::GenerateOptions opt;
+  opt.temperature = 0;
+  opt.max_tokens = 5;
+  std::vector<TokenId> prompt{tok.bos_id()};
+  for (TokenId t : tok.encode("twice")) prompt.push_back(t);
+  const auto a = eng.generate_batch(prompt, opt);
+  const auto b = eng.generate_batch(prompt, opt);
+  EXPECT_EQ(a.tokens, b.tokens);
+}
+
 TEST_F(GptCudaInferenceTest, RejectsBadTokensAndOverflow) {
   const GPTConfig c = inference_config(4, 2);
   model::GPT<float> cpu(c);

@@ -175,6 +175,7 @@ CudaKVCache::~CudaKVCache() {
 void CudaKVCache::trim() {
   NC_CUDA_CHECK(cudaStreamSynchronize(model_.context().stream()));  // nothing may still read them
   chunk_arena_ = cuda::DeviceBuffer<std::byte>();
+  chunk_rows_ = 0;  // the next multi-token forward plans a new arena
   all_logits_ = cuda::DeviceBuffer<float>();
 }
 

@@ -71,23 +71,11 @@ nlohmann::ordered_json user_config_json(const BaseTrainOptions& o) {
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // The device the run uses: --device-type, or CUDA when this binary has it and a GPU is present.
 std::string check_device(const BaseTrainOptions& o) {
   if (o.fp8_recipe != "tensorwise" && o.fp8_recipe != "rowwise")
     usage_fail("argument --fp8-recipe: invalid choice: '{}' (choose from 'rowwise', 'tensorwise')", o.fp8_recipe);
-  std::string device = o.device_type;
-  if (device.empty()) {
-    device = cuda_backend_available() ? "cuda" : "cpu";
-    log_info("Autodetected device type: {}", device);
-  } else if (device == "mps") {
-    fail("--device-type mps: Apple MPS is not supported by nanochat.cpp; use --device-type cpu or cuda");
-  } else if (device != "cpu" && device != "cuda") {
-    usage_fail("argument --device-type: expected cuda, cpu or mps (or empty to autodetect), got '{}'", device);
-  }
+  const std::string device = resolve_training_device(o.device_type);
   if (o.fp8) fail("--fp8: FP8 training is not implemented in nanochat.cpp yet (device {})", device);
   return device;
 }
@@ -149,8 +137,7 @@ BaseTrainResult run_base_train(const BaseTrainOptions& o) {
   log_info("Model config:\n{}", nlohmann::ordered_json::parse(config.to_json()).dump(2));
 
   const int64_t B = o.device_batch_size, T = o.max_seq_len;
-  std::unique_ptr<TrainingBackend> backend =
-      device == "cuda" ? make_cuda_backend(config, B, T, plan.optimizer) : make_cpu_backend(config, B, T, plan.optimizer);
+  std::unique_ptr<TrainingBackend> backend = make_backend(device, config, B, T, plan.optimizer);
   model::GPT<float>& model = backend->host_model();
   init_weights(model);
 

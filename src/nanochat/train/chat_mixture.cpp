@@ -128,7 +128,12 @@ ChatMixtures sft_mixtures(const ChatDataPaths& paths, int64_t mmlu_epochs, int64
 
 ChatMixtures mid_mixtures(const ChatDataPaths& paths, bool skip_missing) {
   const ChatDataPaths d = ChatDataPaths::with_defaults(paths);
-  auto words = [d] { return std::make_shared<const std::vector<std::string>>(eval::tasks::load_word_list(d.word_list)); };
+  // Both spelling tasks read the same ~100K-word list: load it once, on first use.
+  auto cached = std::make_shared<std::shared_ptr<const std::vector<std::string>>>();
+  auto words = [d, cached] {
+    if (!*cached) *cached = std::make_shared<const std::vector<std::string>>(eval::tasks::load_word_list(d.word_list));
+    return *cached;
+  };
   std::vector<Part> parts = {
       smoltalk_train(d),
       mmlu_aux(d, 1),

@@ -1,7 +1,8 @@
-// The CPU backend: the fp32 reference model and optimizer, live (no mirroring).
+// The CPU backend: the fp32 reference model and optimizer, live (no mirroring); and the device choice.
 #include <cmath>
 
 #include "nanochat/core/error.h"
+#include "nanochat/core/log.h"
 #include "nanochat/model/activations.h"
 #include "nanochat/train/training_backend.h"
 
@@ -67,6 +68,24 @@ class CpuTrainingBackend final : public TrainingBackend {
 std::unique_ptr<TrainingBackend> make_cpu_backend(const model::GPTConfig& config, int64_t B, int64_t T,
                                                   const optim::OptimizerSetup& setup) {
   return std::make_unique<CpuTrainingBackend>(config, B, T, setup);
+}
+
+std::string resolve_training_device(const std::string& requested) {
+  std::string device = requested;
+  if (device.empty()) {
+    device = cuda_backend_available() ? "cuda" : "cpu";
+    log_info("Autodetected device type: {}", device);
+  } else if (device == "mps") {
+    fail("--device-type mps: Apple MPS is not supported by nanochat.cpp; use --device-type cpu or cuda");
+  } else if (device != "cpu" && device != "cuda") {
+    usage_fail("argument --device-type: expected cuda, cpu or mps (or empty to autodetect), got '{}'", device);
+  }
+  return device;
+}
+
+std::unique_ptr<TrainingBackend> make_backend(const std::string& device, const model::GPTConfig& config, int64_t B,
+                                              int64_t T, const optim::OptimizerSetup& setup) {
+  return device == "cuda" ? make_cuda_backend(config, B, T, setup) : make_cpu_backend(config, B, T, setup);
 }
 
 #ifndef NANOCHAT_HAVE_CUDA

@@ -122,15 +122,7 @@ RlEvalRecord evaluate_pass_at_k(PolicySampler& sampler, const Tokenizer& tok, co
 namespace {
 
 std::string resolve_device(const std::string& device_type, const std::string& run) {
-  std::string device = device_type;
-  if (device.empty()) {
-    device = cuda_backend_available() ? "cuda" : "cpu";
-    log_info("Autodetected device type: {}", device);
-  } else if (device == "mps") {
-    fail("--device-type mps: Apple MPS is not supported by nanochat.cpp; use --device-type cpu or cuda");
-  } else if (device != "cpu" && device != "cuda") {
-    usage_fail("argument --device-type: expected cuda, cpu or mps (or empty to autodetect), got '{}'", device);
-  }
+  const std::string device = resolve_training_device(device_type);
   if (run != "dummy") log_warn("--run {}: wandb logging is not part of nanochat.cpp; the run name is only recorded", run);
   return device;
 }
@@ -188,10 +180,6 @@ std::string format_pass_at_k(const std::vector<double>& p) {
   return out;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
 ChatRlResult run_chat_rl(const ChatRlOptions& o) {
@@ -238,8 +226,7 @@ ChatRlResult run_chat_rl(const ChatRlOptions& o) {
   setup.matrix_lr = o.matrix_lr;
   setup.weight_decay = o.weight_decay;
   const model::GPTConfig& config = src.meta.model_config;
-  std::unique_ptr<TrainingBackend> backend = device == "cuda" ? make_cuda_backend(config, o.device_batch_size, T, setup)
-                                                              : make_cpu_backend(config, o.device_batch_size, T, setup);
+  std::unique_ptr<TrainingBackend> backend = make_backend(device, config, o.device_batch_size, T, setup);
   model::GPT<float>& model = backend->host_model();
   optim::MuonAdamW& optimizer = backend->host_optimizer();
   model::load_weights(model::model_file(src.dir, src.step), model);

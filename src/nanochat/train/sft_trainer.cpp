@@ -116,29 +116,13 @@ ojson user_config_json(const MidTrainOptions& o) {
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// The device the run uses: --device-type, or CUDA when this binary has it and a GPU is present.
+// The device the run uses (resolve_training_device); wandb's --run is only recorded.
 std::string check_device(const std::string& device_type, const std::string& run) {
-  std::string device = device_type;
-  if (device.empty()) {
-    device = cuda_backend_available() ? "cuda" : "cpu";
-    log_info("Autodetected device type: {}", device);
-  } else if (device == "mps") {
-    fail("--device-type mps: Apple MPS is not supported by nanochat.cpp; use --device-type cpu or cuda");
-  } else if (device != "cpu" && device != "cuda") {
-    usage_fail("argument --device-type: expected cuda, cpu or mps (or empty to autodetect), got '{}'", device);
-  }
+  const std::string device = resolve_training_device(device_type);
   if (run != "dummy") log_warn("--run {}: wandb logging is not part of nanochat.cpp; the run name is only recorded", run);
   return device;
 }
 
-std::unique_ptr<TrainingBackend> make_backend(const std::string& device, const model::GPTConfig& config, int64_t B,
-                                              int64_t T, const optim::OptimizerSetup& setup) {
-  return device == "cuda" ? make_cuda_backend(config, B, T, setup) : make_cpu_backend(config, B, T, setup);
-}
 
 std::vector<int32_t> token_bytes_for(const fs::path& dir, const Tokenizer& tok) {
   const fs::path npy = dir / "token_bytes.npy";

@@ -2,6 +2,7 @@
 // debiased EMA of the training loss, the training clock that ignores the first 10 (warm-up) steps
 // and the ETA it implies, and the line itself in the original's format.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -60,5 +61,10 @@ std::string format_step_line(const StepLogFields& f);
 
 // Thousands separators, as Python's "{:,}".
 std::string with_commas(int64_t v);
+
+// Wall seconds since t0 (a step's dt in the loops' logs).
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 }  // namespace nanochat::train

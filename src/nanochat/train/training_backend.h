@@ -63,4 +63,11 @@ std::unique_ptr<TrainingBackend> make_cuda_backend(const model::GPTConfig& confi
 // Whether this binary has the CUDA backend and a usable device (the autodetection of --device-type).
 bool cuda_backend_available();
 
+// --device-type of the training commands: "" picks cuda when cuda_backend_available(), else cpu
+// (logged); "cpu"/"cuda" are taken as given; "mps" is an Error; anything else a UsageError.
+std::string resolve_training_device(const std::string& requested);
+// make_cuda_backend or make_cpu_backend, by the resolved device.
+std::unique_ptr<TrainingBackend> make_backend(const std::string& device, const model::GPTConfig& config, int64_t B,
+                                              int64_t T, const optim::OptimizerSetup& setup);
+
 }  // namespace nanochat::train
