@@ -2,7 +2,6 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +14,7 @@
 #include <thread>
 
 #include "nanochat/core/error.h"
+#include "nanochat/core/file_lock.h"
 #include "nanochat/core/log.h"
 #include "nanochat/core/progress.h"
 #include "nanochat/core/thread_pool.h"
@@ -29,31 +29,6 @@ void ensure_curl_global_init() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
-
-// An flock held for the lifetime of the object.
-class FileLock {
- public:
-  explicit FileLock(const fs::path& path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    NC_CHECK(fd_ >= 0, "cannot open lock file {}: {}", path.string(), std::strerror(errno));
-    while (::flock(fd_, LOCK_EX) != 0) {
-      if (errno != EINTR) {
-        const int err = errno;
-        ::close(fd_);
-        fail("cannot lock {}: {}", path.string(), std::strerror(err));
-      }
-    }
-  }
-  ~FileLock() {
-    ::flock(fd_, LOCK_UN);
-    ::close(fd_);
-  }
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
 
 struct WriteState {
   FILE* file;

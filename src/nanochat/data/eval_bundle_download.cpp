@@ -1,7 +1,5 @@
 #include "nanochat/data/eval_bundle_download.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +7,7 @@
 #include <cstring>
 
 #include "nanochat/core/error.h"
+#include "nanochat/core/file_lock.h"
 #include "nanochat/core/log.h"
 #include "nanochat/data/zip_archive.h"
 
@@ -17,32 +16,6 @@ namespace nanochat {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Serialises "check, download, place" across processes; the lock file is left behind, as the
-// downloader's are.
-class ExclusiveFileLock {
- public:
-  explicit ExclusiveFileLock(const fs::path& path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    NC_CHECK(fd_ >= 0, "cannot open lock file {}: {}", path.string(), std::strerror(errno));
-    while (::flock(fd_, LOCK_EX) != 0) {
-      if (errno != EINTR) {
-        const int err = errno;
-        ::close(fd_);
-        fail("cannot lock {}: {}", path.string(), std::strerror(err));
-      }
-    }
-  }
-  ~ExclusiveFileLock() {
-    ::flock(fd_, LOCK_UN);
-    ::close(fd_);
-  }
-  ExclusiveFileLock(const ExclusiveFileLock&) = delete;
-  ExclusiveFileLock& operator=(const ExclusiveFileLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
 
 // An absolute path without a trailing separator, so that "<dir>.zip" and the parent are well defined.
 fs::path normalized_dir(const fs::path& dir) {
@@ -89,7 +62,7 @@ bool ensure_eval_bundle(const fs::path& bundle_dir, const DownloadOptions& downl
   std::error_code ec;
   fs::create_directories(dir.parent_path(), ec);
   NC_CHECK(!ec, "cannot create {} for the CORE eval bundle: {}", dir.parent_path().string(), ec.message());
-  const ExclusiveFileLock lock(dir.string() + ".lock");
+  const FileLock lock(dir.string() + ".lock");
   if (fs::is_directory(dir)) return false;  // another process placed it while we waited
 
   const fs::path zip = eval_bundle_zip_path(dir);
