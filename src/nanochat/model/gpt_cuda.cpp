@@ -9,68 +9,21 @@
 #include "nanochat/core/error.h"
 #include "nanochat/kernels/cuda/attention.h"
 #include "nanochat/kernels/cuda/check.h"
-#include "nanochat/kernels/cuda/gemm.h"
+#include "nanochat/kernels/cuda/linear.h"
 #include "nanochat/kernels/cuda/ops.h"
 #include "nanochat/model/gpt.h"
 
 namespace nanochat::model {
 
 namespace kc = nanochat::kernels::cuda;
+using cuda::linear_backward_input;
+using cuda::linear_backward_weight;
+using cuda::linear_forward;
 using kc::ScalarParam;
 
 namespace {
 
 inline bf16_t* bf(uint16_t* p) { return reinterpret_cast<bf16_t*>(p); }
-
-// The three Linear products (y = x W^T) in gemm()'s terms; see kernels/cuda/gemm.h.
-// residual (optional, (M,N) bf16): out = residual + x W^T in one GEMM, the sum rounded once.
-void linear_forward(cuda::CudaContext& ctx, bf16_t* out, const bf16_t* x, const bf16_t* w, int64_t M, int64_t N,
-                    int64_t K, const bf16_t* residual = nullptr) {
-  cuda::GemmArgs a;
-  a.out = out;
-  a.out_type = cuda::GemmOut::kBF16;
-  a.a = x;
-  a.b = w;
-  a.trans_b = true;
-  a.M = M;
-  a.N = N;
-  a.K = K;
-  if (residual != nullptr) {
-    a.c = residual;
-    a.beta = 1.0f;
-  }
-  cuda::gemm(ctx, a);
-}
-// gw[N,K] += gy[M,N]^T x[M,K], fp32 master gradient.
-void linear_backward_weight(cuda::CudaContext& ctx, float* gw, const bf16_t* gy, const bf16_t* x, int64_t M,
-                            int64_t N, int64_t K) {
-  cuda::GemmArgs a;
-  a.out = gw;
-  a.out_type = cuda::GemmOut::kF32;
-  a.a = gy;
-  a.trans_a = true;
-  a.b = x;
-  a.M = N;
-  a.N = K;
-  a.K = M;
-  a.accumulate = true;
-  cuda::gemm(ctx, a);
-}
-// gx[M,K] (=|+=) gy[M,N] w[N,K], bf16.
-void linear_backward_input(cuda::CudaContext& ctx, bf16_t* gx, const bf16_t* gy, const bf16_t* w, int64_t M,
-                           int64_t N, int64_t K, bool accumulate) {
-  cuda::GemmArgs a;
-  a.out = gx;
-  a.out_type = cuda::GemmOut::kBF16;
-  a.a = gy;
-  a.b = w;
-  a.M = M;
-  a.N = K;
-  a.K = N;
-  a.accumulate = accumulate;
-  cuda::gemm(ctx, a);
-}
-
 
 }  // namespace
 

@@ -7,7 +7,7 @@
 #include "nanochat/core/error.h"
 #include "nanochat/kernels/cuda/attention.h"
 #include "nanochat/kernels/cuda/check.h"
-#include "nanochat/kernels/cuda/gemm.h"
+#include "nanochat/kernels/cuda/linear.h"
 #include "nanochat/kernels/cuda/ops.h"
 #include "nanochat/kernels/ops.h"
 
@@ -21,25 +21,6 @@ namespace {
 constexpr size_t kAlignElems = 128;  // 256-byte aligned tensors (cuBLASLt, 16-byte vector loads)
 
 size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
-
-// out[M,N] = x[M,K] w[N,K]^T (+ residual), bf16 out; or fp32 out (the logits).
-void linear(cuda::CudaContext& ctx, void* out, bool fp32_out, const __nv_bfloat16* x, const __nv_bfloat16* w,
-            int64_t M, int64_t N, int64_t K, const __nv_bfloat16* residual = nullptr) {
-  cuda::GemmArgs a;
-  a.out = out;
-  a.out_type = fp32_out ? cuda::GemmOut::kF32 : cuda::GemmOut::kBF16;
-  a.a = x;
-  a.b = w;
-  a.trans_b = true;
-  a.M = M;
-  a.N = N;
-  a.K = K;
-  if (residual != nullptr) {
-    a.c = residual;
-    a.beta = 1.0f;
-  }
-  cuda::gemm(ctx, a);
-}
 
 }  // namespace
 
@@ -244,7 +225,7 @@ void GptCudaInference::run_forward(CudaKVCache& cache, const Workspace& ws, int6
     const LayerWeights& w = layers_[static_cast<size_t>(i)];
     kc::mix_rmsnorm(ws.z, ws.h, x, ws.x0, ScalarParam{resid_lambdas + i, 1.0f}, ScalarParam{x0_lambdas + i, 1.0f}, R,
                     C, st);
-    linear(ctx_, ws.qkv, false, ws.h, w.qkv, R, C + 2 * KV, C);
+    cuda::linear_forward(ctx_, ws.qkv, ws.h, w.qkv, R, C + 2 * KV, C);
     kc::QkvPostArgs qa;
     qa.qkv = ws.qkv;
     qa.h = ws.h;
@@ -274,13 +255,13 @@ void GptCudaInference::run_forward(CudaKVCache& cache, const Workspace& ws, int6
       const kernels::cpu::AttentionShape shape{B, T, H, Hk, d, pos0 + T, cache.Tmax_, pos0, c.window(i)};
       kc::attention_forward(ws.y, nullptr, ws.q, cache.keys(i), cache.values(i), shape, st);
     }
-    linear(ctx_, ws.xmid, false, ws.y, w.proj, R, C, C, /*residual=*/ws.z);
+    cuda::linear_forward(ctx_, ws.xmid, ws.y, w.proj, R, C, C, /*residual=*/ws.z);
     kc::rmsnorm_forward(ws.h, nullptr, ws.xmid, R, C, st);
-    linear(ctx_, ws.u, false, ws.h, w.fc, R, 4 * C, C);
+    cuda::linear_forward(ctx_, ws.u, ws.h, w.fc, R, 4 * C, C);
     kc::relu2_forward(ws.a, ws.u, R * 4 * C, st);
     // The backout layer's output is kept (xb); every other layer writes xs, which its input may be.
     bf16* out = i == c.backout_layer() ? ws.xb : ws.xs;
-    linear(ctx_, out, false, ws.a, w.mlp_proj, R, C, 4 * C, /*residual=*/ws.xmid);
+    cuda::linear_forward(ctx_, out, ws.a, w.mlp_proj, R, C, 4 * C, /*residual=*/ws.xmid);
     x = out;
   }
   kc::advance_positions(cache.positions_.data(), B, T, st);
@@ -299,7 +280,7 @@ void GptCudaInference::run_forward(CudaKVCache& cache, const Workspace& ws, int6
     n = B;
   }
   kc::mix_rmsnorm(ws.z, ws.h, fx, fxb, ScalarParam{nullptr, 1.0f}, ScalarParam{backout_lambda, -1.0f}, n, C, st);
-  linear(ctx_, logits, true, ws.h, lm_head_, n, V, C);
+  cuda::linear_forward(ctx_, logits, ws.h, lm_head_, n, V, C);
   kc::softcap_inplace(logits, n * V, static_cast<float>(kLogitSoftcap), st);
 }
 
