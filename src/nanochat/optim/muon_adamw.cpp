@@ -71,38 +71,12 @@ std::vector<GroupHyper> default_param_groups(const ParamLayout& layout, const Op
   return out;
 }
 
-MuonAdamW::MuonAdamW(const ParamLayout& layout, const OptimizerSetup& setup, MuonAdamWOptions options)
-    : MuonAdamW(layout, default_param_groups(layout, setup), options) {}
-
-MuonAdamW::MuonAdamW(const ParamLayout& layout, std::vector<GroupHyper> groups, MuonAdamWOptions options)
-    : layout_(layout), groups_(std::move(groups)), options_(options) {
-  check_groups(groups_);
-  first_.assign(layout_.total_floats(), 0.0f);
-  // Second moment: the AdamW prefix of the slab mirrored, then compact NorMuon buffers.
-  size_t end = 0;
-  for (const ParamGroup& g : layout_.groups())
-    if (g.kind == OptimKind::AdamW) end = std::max(end, g.offset + g.numel);
-  end = align_up(end);
-  second_offsets_.resize(layout_.groups().size());
-  for (size_t gi = 0; gi < layout_.groups().size(); ++gi) {
-    const ParamGroup& g = layout_.groups()[gi];
-    if (g.kind == OptimKind::AdamW) {
-      second_offsets_[gi] = g.offset;
-    } else {
-      second_offsets_[gi] = end;
-      end = align_up(end + g.params.size() * static_cast<size_t>(muon_second_moment_size(g.rows, g.cols)));
-    }
-  }
-  second_.assign(end, 0.0f);
-  adamw_steps_.assign(layout_.params().size(), 0);
-}
-
-void MuonAdamW::check_groups(const std::vector<GroupHyper>& groups) const {
-  NC_CHECK(groups.size() == layout_.groups().size(), "optimizer: {} hyperparameter groups for {} parameter groups",
-           groups.size(), layout_.groups().size());
+void check_param_groups(const ParamLayout& layout, const std::vector<GroupHyper>& groups) {
+  NC_CHECK(groups.size() == layout.groups().size(), "optimizer: {} hyperparameter groups for {} parameter groups",
+           groups.size(), layout.groups().size());
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     const GroupHyper& h = groups[gi];
-    const ParamGroup& g = layout_.groups()[gi];
+    const ParamGroup& g = layout.groups()[gi];
     NC_CHECK(h.kind == g.kind, "optimizer: group {} ('{}') has the wrong kind", gi, g.label);
     NC_CHECK(std::isfinite(h.lr) && std::isfinite(h.weight_decay), "optimizer: group {} ('{}'): non-finite lr/wd", gi,
              g.label);
@@ -114,6 +88,50 @@ void MuonAdamW::check_groups(const std::vector<GroupHyper>& groups) const {
                "optimizer: group {} ('{}'): betas ({}, {}) must be in [0, 1)", gi, g.label, h.beta1, h.beta2);
     }
   }
+}
+
+void apply_schedule(std::vector<GroupHyper>& groups, double lr_multiplier, double muon_momentum,
+                    double muon_weight_decay) {
+  for (GroupHyper& h : groups) {
+    h.lr = h.initial_lr * lr_multiplier;
+    if (h.kind == OptimKind::Muon) {
+      h.momentum = muon_momentum;
+      h.weight_decay = muon_weight_decay;
+    }
+  }
+}
+
+std::vector<size_t> second_moment_offsets(const ParamLayout& layout, size_t* total_floats) {
+  // The AdamW prefix of the slab mirrored, then compact NorMuon buffers.
+  size_t end = 0;
+  for (const ParamGroup& g : layout.groups())
+    if (g.kind == OptimKind::AdamW) end = std::max(end, g.offset + g.numel);
+  end = align_up(end);
+  std::vector<size_t> offsets(layout.groups().size());
+  for (size_t gi = 0; gi < layout.groups().size(); ++gi) {
+    const ParamGroup& g = layout.groups()[gi];
+    if (g.kind == OptimKind::AdamW) {
+      offsets[gi] = g.offset;
+    } else {
+      offsets[gi] = end;
+      end = align_up(end + g.params.size() * static_cast<size_t>(muon_second_moment_size(g.rows, g.cols)));
+    }
+  }
+  *total_floats = end;
+  return offsets;
+}
+
+MuonAdamW::MuonAdamW(const ParamLayout& layout, const OptimizerSetup& setup, MuonAdamWOptions options)
+    : MuonAdamW(layout, default_param_groups(layout, setup), options) {}
+
+MuonAdamW::MuonAdamW(const ParamLayout& layout, std::vector<GroupHyper> groups, MuonAdamWOptions options)
+    : layout_(layout), groups_(std::move(groups)), options_(options) {
+  check_param_groups(layout_, groups_);
+  first_.assign(layout_.total_floats(), 0.0f);
+  size_t end = 0;
+  second_offsets_ = second_moment_offsets(layout_, &end);
+  second_.assign(end, 0.0f);
+  adamw_steps_.assign(layout_.params().size(), 0);
 }
 
 size_t MuonAdamW::second_moment_offset(int group) const {
@@ -128,20 +146,14 @@ void MuonAdamW::set_adamw_step_count(int param, int64_t count) {
 }
 
 void MuonAdamW::apply_schedule(double lr_multiplier, double muon_momentum, double muon_weight_decay) {
-  for (GroupHyper& h : groups_) {
-    h.lr = h.initial_lr * lr_multiplier;
-    if (h.kind == OptimKind::Muon) {
-      h.momentum = muon_momentum;
-      h.weight_decay = muon_weight_decay;
-    }
-  }
+  optim::apply_schedule(groups_, lr_multiplier, muon_momentum, muon_weight_decay);
 }
 
 void MuonAdamW::step(std::span<float> params, std::span<const float> grads) {
   NC_CHECK(params.size() == layout_.total_floats() && grads.size() == layout_.total_floats(),
            "optimizer step: params ({}) and grads ({}) must both have the layout's {} floats", params.size(),
            grads.size(), layout_.total_floats());
-  check_groups(groups_);
+  check_param_groups(layout_, groups_);
   kernels::cpu::PhaseTimer total("optim");
   // Muon groups are collected and stepped together (muon_step_stacks shares the threads among all
   // their matrices); AdamW groups run as they come. The groups touch disjoint parameters.

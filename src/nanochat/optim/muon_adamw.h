@@ -60,6 +60,16 @@ struct MuonAdamWOptions {
   bool bf16_embeddings = false;
 };
 
+// Throws naming the group when hyperparameters do not fit the layout (count, kinds, finite lr/wd,
+// ns_steps, betas). Shared by the host and the CUDA optimizer.
+void check_param_groups(const model::ParamLayout& layout, const std::vector<GroupHyper>& groups);
+// lr = initial_lr * lr_multiplier on every group; momentum and weight_decay on the Muon groups.
+void apply_schedule(std::vector<GroupHyper>& groups, double lr_multiplier, double muon_momentum,
+                    double muon_weight_decay);
+// The second-moment buffer's layout (see the file comment): per group its offset (an AdamW group's
+// own slab offset; the compact NorMuon buffers after the AdamW prefix), and the buffer's total size.
+std::vector<size_t> second_moment_offsets(const model::ParamLayout& layout, size_t* total_floats);
+
 class MuonAdamW {
  public:
   MuonAdamW(const model::ParamLayout& layout, const OptimizerSetup& setup, MuonAdamWOptions options = {});
@@ -104,9 +114,6 @@ class MuonAdamW {
   void load_state(const std::filesystem::path& path);
 
  private:
-  // Throws naming the group when hyperparameters do not fit the layout.
-  void check_groups(const std::vector<GroupHyper>& groups) const;
-
   model::ParamLayout layout_;
   std::vector<GroupHyper> groups_;
   MuonAdamWOptions options_;

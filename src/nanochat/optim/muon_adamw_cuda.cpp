@@ -13,11 +13,6 @@ using model::ParamGroup;
 
 namespace {
 
-size_t align_up(size_t x) {
-  constexpr size_t a = model::ParamLayout::kGroupAlign;
-  return (x + a - 1) / a * a;
-}
-
 bool is_bf16_table(const ParamGroup& g) { return g.label == "embedding" || g.label == "value_embeds"; }
 
 }  // namespace
@@ -46,48 +41,16 @@ MuonAdamWCuda::MuonAdamWCuda(const model::ParamLayout& layout, const OptimizerSe
 MuonAdamWCuda::MuonAdamWCuda(const model::ParamLayout& layout, std::vector<GroupHyper> groups, cuda::CudaContext& ctx,
                              MuonAdamWCudaOptions options)
     : layout_(layout), groups_(std::move(groups)), options_(options), ctx_(ctx) {
-  check_groups();
-  // The host class's second-moment layout: the AdamW prefix mirrored, then compact NorMuon buffers.
+  check_param_groups(layout_, groups_);
   size_t end = 0;
+  second_offsets_ = second_moment_offsets(layout_, &end);  // the host class's layout
   for (const ParamGroup& g : layout_.groups())
-    if (g.kind == OptimKind::AdamW) end = std::max(end, g.offset + g.numel);
-  end = align_up(end);
-  second_offsets_.resize(layout_.groups().size());
-  for (size_t gi = 0; gi < layout_.groups().size(); ++gi) {
-    const ParamGroup& g = layout_.groups()[gi];
-    if (g.kind == OptimKind::AdamW) {
-      second_offsets_[gi] = g.offset;
-    } else {
-      second_offsets_[gi] = end;
-      end = align_up(end + g.params.size() * static_cast<size_t>(muon_second_moment_size(g.rows, g.cols)));
-      scratch_.reserve(static_cast<int64_t>(g.params.size()), g.rows, g.cols);
-    }
-  }
+    if (g.kind == OptimKind::Muon) scratch_.reserve(static_cast<int64_t>(g.params.size()), g.rows, g.cols);
   first_ = cuda::DeviceBuffer<float>(layout_.total_floats());
   second_ = cuda::DeviceBuffer<float>(end);
   first_.fill_bytes(0);
   second_.fill_bytes(0);
   adamw_steps_.assign(layout_.params().size(), 0);
-}
-
-void MuonAdamWCuda::check_groups() const {
-  NC_CHECK(groups_.size() == layout_.groups().size(), "cuda optimizer: {} hyperparameter groups for {} parameter groups",
-           groups_.size(), layout_.groups().size());
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    const GroupHyper& h = groups_[gi];
-    const ParamGroup& g = layout_.groups()[gi];
-    NC_CHECK(h.kind == g.kind, "cuda optimizer: group {} ('{}') has the wrong kind", gi, g.label);
-    NC_CHECK(std::isfinite(h.lr) && std::isfinite(h.weight_decay), "cuda optimizer: group {} ('{}'): non-finite lr/wd",
-             gi, g.label);
-    if (h.kind == OptimKind::Muon) {
-      NC_CHECK(h.ns_steps >= 0 && h.ns_steps <= kPolarExpressSteps,
-               "cuda optimizer: group {} ('{}'): ns_steps {} not in [0, {}]", gi, g.label, h.ns_steps,
-               kPolarExpressSteps);
-    } else {
-      NC_CHECK(h.beta1 >= 0 && h.beta1 < 1 && h.beta2 >= 0 && h.beta2 < 1,
-               "cuda optimizer: group {} ('{}'): betas ({}, {}) must be in [0, 1)", gi, g.label, h.beta1, h.beta2);
-    }
-  }
 }
 
 size_t MuonAdamWCuda::second_moment_offset(int group) const {
@@ -96,18 +59,12 @@ size_t MuonAdamWCuda::second_moment_offset(int group) const {
 }
 
 void MuonAdamWCuda::apply_schedule(double lr_multiplier, double muon_momentum, double muon_weight_decay) {
-  for (GroupHyper& h : groups_) {
-    h.lr = h.initial_lr * lr_multiplier;
-    if (h.kind == OptimKind::Muon) {
-      h.momentum = muon_momentum;
-      h.weight_decay = muon_weight_decay;
-    }
-  }
+  optim::apply_schedule(groups_, lr_multiplier, muon_momentum, muon_weight_decay);
 }
 
 void MuonAdamWCuda::step(float* params, const float* grads, bf16* shadow) {
   NC_CHECK(params != nullptr && grads != nullptr && shadow != nullptr, "cuda optimizer step: null slab");
-  check_groups();
+  check_param_groups(layout_, groups_);
   cudaStream_t stream = ctx_.stream();
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     const ParamGroup& g = layout_.groups()[gi];
@@ -178,7 +135,7 @@ void MuonAdamWCuda::upload_state(const MuonAdamW& host) {
   const std::vector<GroupHyper> saved = groups_;
   groups_ = host.groups();
   try {
-    check_groups();
+    check_param_groups(layout_, groups_);
   } catch (...) {
     groups_ = saved;
     throw;

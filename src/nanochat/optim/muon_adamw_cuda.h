@@ -75,7 +75,6 @@ class MuonAdamWCuda {
   int64_t adamw_step_count(int param) const { return adamw_steps_.at(static_cast<size_t>(param)); }
 
  private:
-  void check_groups() const;
   void check_host(const MuonAdamW& host) const;
 
   model::ParamLayout layout_;

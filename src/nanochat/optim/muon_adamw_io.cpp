@@ -188,7 +188,7 @@ void MuonAdamW::load_state(const std::filesystem::path& path) {
              }
              return std::string();
            }());
-  check_groups(groups);
+  check_param_groups(layout_, groups);
   groups_ = std::move(groups);
   first_ = std::move(first);
   second_ = std::move(second);
