@@ -337,4 +337,19 @@ int64_t find_last_step(const fs::path& dir) {
   return last;
 }
 
+CheckpointSource locate_checkpoint(const fs::path& root, const std::optional<std::string>& tag,
+                                   const std::optional<int64_t>& step, const std::string& hint) {
+  NC_CHECK(fs::is_directory(root), "no checkpoints in {} ({})", root.string(), hint);
+  CheckpointSource s;
+  s.tag = tag ? *tag : find_largest_model(root);
+  s.dir = root / s.tag;
+  NC_CHECK(fs::is_directory(s.dir), "no checkpoint directory {} (model tag '{}')", s.dir.string(), s.tag);
+  s.step = step ? *step : find_last_step(s.dir);
+  const fs::path weights = model_file(s.dir, s.step);
+  NC_CHECK(fs::exists(weights), "no weights for step {} in {} (missing {})", s.step, s.dir.string(),
+           weights.filename().string());
+  s.meta = load_meta(meta_file(s.dir, s.step));
+  return s;
+}
+
 }  // namespace nanochat::model

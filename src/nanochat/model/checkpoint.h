@@ -106,4 +106,17 @@ std::string find_largest_model(const std::filesystem::path& checkpoints_dir);
 // The largest N among files named exactly model_<N>.safetensors.
 int64_t find_last_step(const std::filesystem::path& checkpoint_dir);
 
+// A checkpoint to load, as the original's load_model finds it: under a source's checkpoints
+// directory `root`, the model tag (default find_largest_model) and the step (default
+// find_last_step), whose weights must exist; plus its meta. `hint` completes the "no checkpoints in
+// <root>" error (e.g. "train a base model first: nanochat base-train").
+struct CheckpointSource {
+  std::filesystem::path dir;
+  std::string tag;
+  int64_t step = 0;
+  CheckpointMeta meta;
+};
+CheckpointSource locate_checkpoint(const std::filesystem::path& root, const std::optional<std::string>& tag,
+                                   const std::optional<int64_t>& step, const std::string& hint);
+
 }  // namespace nanochat::model

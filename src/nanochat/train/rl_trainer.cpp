@@ -155,25 +155,6 @@ nlohmann::json run_identity(const ChatRlOptions& o, int64_t num_steps, int64_t t
           {"device_batch_size", o.device_batch_size}};
 }
 
-struct Source {
-  fs::path dir;
-  int64_t step = 0;
-  model::CheckpointMeta meta;
-};
-
-Source find_sft_source(const ChatRlOptions& o) {
-  const fs::path root = o.source_root.empty() ? model::checkpoints_dir("sft") : fs::path(o.source_root);
-  NC_CHECK(fs::is_directory(root), "no checkpoints in {} (fine-tune a model first: nanochat chat-sft)", root.string());
-  Source s;
-  s.dir = root / (o.model_tag ? *o.model_tag : model::find_largest_model(root));
-  NC_CHECK(fs::is_directory(s.dir), "no checkpoint directory {}", s.dir.string());
-  s.step = o.model_step ? *o.model_step : model::find_last_step(s.dir);
-  NC_CHECK(fs::exists(model::model_file(s.dir, s.step)), "no weights for step {} in {} (missing {})", s.step,
-           s.dir.string(), model::model_file(s.dir, s.step).filename().string());
-  s.meta = model::load_meta(model::meta_file(s.dir, s.step));
-  return s;
-}
-
 std::string format_pass_at_k(const std::vector<double>& p) {
   std::string out;
   for (size_t k = 0; k < p.size(); ++k) out += fmt::format("{}Pass@{}: {:.4f}", k ? ", " : "", k + 1, p[k]);
@@ -189,7 +170,9 @@ ChatRlResult run_chat_rl(const ChatRlOptions& o) {
   const fs::path tok_dir = o.tokenizer_dir.empty() ? tokenizer_dir() : fs::path(o.tokenizer_dir);
   NC_CHECK(fs::exists(tok_dir / "tokenizer.json"), "no tokenizer in {} (pass --tokenizer-dir)", tok_dir.string());
   const Tokenizer tok = Tokenizer::load(tok_dir);
-  const Source src = find_sft_source(o);
+  const fs::path sft_root = o.source_root.empty() ? model::checkpoints_dir("sft") : fs::path(o.source_root);
+  const model::CheckpointSource src =
+      model::locate_checkpoint(sft_root, o.model_tag, o.model_step, "fine-tune a model first: nanochat chat-sft");
   NC_CHECK(static_cast<int64_t>(tok.vocab_size()) == src.meta.model_config.vocab_size,
            "Tokenizer vocab size {} does not match model config vocab size {} ({})", tok.vocab_size(),
            src.meta.model_config.vocab_size, src.dir.string());

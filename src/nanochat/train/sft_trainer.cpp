@@ -133,25 +133,6 @@ std::vector<int32_t> token_bytes_for(const fs::path& dir, const Tokenizer& tok) 
 }
 
 // The checkpoint a stage continues from (the original's load_model(source, phase="train", ...)).
-struct Source {
-  fs::path dir;
-  int64_t step = 0;
-  model::CheckpointMeta meta;
-};
-
-Source find_source(const fs::path& root, const std::optional<std::string>& tag, const std::optional<int64_t>& step) {
-  NC_CHECK(fs::is_directory(root), "no checkpoints in {} (train a base model first: nanochat base-train)",
-           root.string());
-  Source s;
-  s.dir = root / (tag ? *tag : model::find_largest_model(root));
-  NC_CHECK(fs::is_directory(s.dir), "no checkpoint directory {}", s.dir.string());
-  s.step = step ? *step : model::find_last_step(s.dir);
-  NC_CHECK(fs::exists(model::model_file(s.dir, s.step)), "no weights for step {} in {} (missing {})", s.step,
-           s.dir.string(), model::model_file(s.dir, s.step).filename().string());
-  s.meta = model::load_meta(model::meta_file(s.dir, s.step));
-  return s;
-}
-
 fs::path chat_state_file(const fs::path& dir, int64_t step) {
   return dir / fmt::format("chat_state_{:06d}.json", step);
 }
@@ -347,7 +328,7 @@ ChatTrainResult run_stage(Stage& s) {
 struct Loaded {
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int32_t> token_bytes;
-  Source source;
+  model::CheckpointSource source;
 };
 
 // The source's weights into the backend's host model (built from the source's model_config).
@@ -365,7 +346,7 @@ Loaded load_source(const ChatStageCommon& c, const std::optional<std::string>& t
   l.tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(tok_dir));
   l.token_bytes = token_bytes_for(tok_dir, *l.tokenizer);
   const fs::path root = c.source_root.empty() ? model::checkpoints_dir("base") : fs::path(c.source_root);
-  l.source = find_source(root, tag, step);
+  l.source = model::locate_checkpoint(root, tag, step, "train a base model first: nanochat base-train");
   NC_CHECK(static_cast<int64_t>(l.tokenizer->vocab_size()) == l.source.meta.model_config.vocab_size,
            "Tokenizer vocab size {} does not match model config vocab size {} ({})", l.tokenizer->vocab_size(),
            l.source.meta.model_config.vocab_size, l.source.dir.string());
