@@ -1,6 +1,6 @@
 // The chat-stage tasks: SpellingBee / SimpleSpelling against draws computed with CPython 3.11's
 // random.Random on a fixed word list (so the RNG call order and the templates are the original's),
-// SmolTalk loading (JSONL, ShareGPT/FastChat, validation), MMLU auxiliary_train, and our identity
+// SmolTalk loading (JSONL, ShareGPT/FastChat, parquet shards, validation), MMLU auxiliary_train, and our identity
 // conversations through CustomJSON.
 #include <gtest/gtest.h>
 
@@ -191,7 +191,107 @@ TEST(SmolTalk, ReadsJsonlAndShareGptAndValidates) {
     EXPECT_NE(std::string(e.what()).find("test.jsonl row 0 message 1"), std::string::npos) << e.what();
   }
   fs::create_directories(dir.path() / "x" / "train");
-  EXPECT_THROW(SmolTalk(dir.path() / "x", "train"), Error);  // parquet cache: not readable, says so
+  EXPECT_THROW(SmolTalk(dir.path() / "x", "train"), Error);  // a directory without any shard
+}
+
+namespace {
+
+fs::path smoltalk_fixture(const std::string& name) {
+  return fs::path(NANOCHAT_SOURCE_DIR) / "tests" / "data" / "fixtures" / name;
+}
+
+}  // namespace
+
+// smol-smoltalk as HF publishes it (pyarrow, list<struct<content, role>>): the same conversations
+// and the same shuffled order as the pyarrow rows exported to JSONL.
+TEST(SmolTalk, ReadsParquetLikeItsJsonlExport) {
+  test::TempDir dir;
+  fs::copy_file(smoltalk_fixture("smoltalk_expected.jsonl"), dir.path() / "train.jsonl");
+  const SmolTalk from_jsonl(dir.path(), "train");
+  const SmolTalk from_parquet(smoltalk_fixture("smoltalk_snappy.parquet"), "train");
+  ASSERT_EQ(from_parquet.size(), 300);
+  ASSERT_EQ(from_jsonl.size(), 300);
+  for (int64_t i = 0; i < 300; ++i) ASSERT_EQ(from_parquet.at(i), from_jsonl.at(i)) << i;
+  // Shuffled, and every 7th source row starts with its system prompt.
+  const auto order = shuffled_order(300);
+  for (int64_t i = 0; i < 300; ++i) {
+    const auto m = from_parquet.at(i)["messages"];
+    const int64_t row = order[static_cast<size_t>(i)];
+    EXPECT_EQ(m[0]["role"], row % 7 == 0 ? "system" : "user") << i;
+    EXPECT_EQ(m.back()["content"], fmt::format("answer {}.{}", row, row % 3)) << i;
+  }
+}
+
+TEST(SmolTalk, ResolvesParquetShardLayouts) {
+  test::TempDir dir;
+  const fs::path shard = smoltalk_fixture("smoltalk_snappy.parquet");
+  // HF repository snapshot: data/<split>-NNNNN-of-MMMMM.parquet, read in name order.
+  fs::create_directories(dir.path() / "hf" / "data");
+  fs::copy_file(shard, dir.path() / "hf" / "data" / "train-00001-of-00002.parquet");
+  fs::copy_file(shard, dir.path() / "hf" / "data" / "train-00000-of-00002.parquet");
+  fs::copy_file(shard, dir.path() / "hf" / "data" / "test-00000-of-00001.parquet");
+  const auto files = SmolTalk::resolve_files(dir.path() / "hf", "train");
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].filename(), "train-00000-of-00002.parquet");
+  EXPECT_EQ(SmolTalk::resolve(dir.path() / "hf", "train"), files[0]);
+  EXPECT_EQ(SmolTalk(dir.path() / "hf", "train").size(), 600);
+  EXPECT_EQ(SmolTalk(dir.path() / "hf", "test").size(), 300);
+  // Shards directly in the directory, or in a <split>/ folder.
+  fs::create_directories(dir.path() / "flat");
+  fs::copy_file(shard, dir.path() / "flat" / "test-00000-of-00001.parquet");
+  EXPECT_EQ(SmolTalk(dir.path() / "flat", "test").size(), 300);
+  EXPECT_THROW(SmolTalk(dir.path() / "flat", "train"), Error);
+  fs::create_directories(dir.path() / "split" / "train");
+  fs::copy_file(shard, dir.path() / "split" / "train" / "part-0.parquet");
+  EXPECT_EQ(SmolTalk(dir.path() / "split", "train").size(), 300);
+  // A JSONL export next to the shards wins.
+  write_file_atomic(dir.path() / "hf" / "train.jsonl",
+                    R"({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]})"
+                    "\n");
+  EXPECT_EQ(SmolTalk(dir.path() / "hf", "train").size(), 1);
+  try {
+    SmolTalk(dir.path() / "empty", "train");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("data/train-*.parquet"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SmolTalk, ParquetNullsAreValidationErrorsNamingTheRow) {
+  // The edge file: [one message], null, [], [null], ... -- its first row already fails.
+  const fs::path edge = smoltalk_fixture("smoltalk_edge_nulls.parquet");
+  try {
+    SmolTalk bad(edge, "train");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("smoltalk_edge_nulls.parquet row 0: SmolTalk messages need at least 2"),
+              std::string::npos)
+        << e.what();
+  }
+  using parquet::StructList;
+  using parquet::StructRow;
+  using Messages = std::vector<std::optional<StructRow>>;
+  const auto expect_row_error = [](const StructList& messages, const std::string& fragment) {
+    try {
+      smoltalk_conversation(smoltalk_row_from_parquet(messages, "f.parquet row 7"), "f.parquet row 7");
+      ADD_FAILURE() << "no error for " << fragment;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  const StructRow user{"user", "q"}, assistant{"assistant", "a"};
+  expect_row_error(std::nullopt, "f.parquet row 7: SmolTalk messages must be a non-empty list");
+  expect_row_error(Messages{}, "f.parquet row 7: SmolTalk messages must be a non-empty list");
+  expect_row_error(Messages{user, std::nullopt}, "f.parquet row 7 message 1: expected a JSON object");
+  expect_row_error(Messages{StructRow{"user", std::nullopt}, assistant},
+                   "f.parquet row 7 message 0: missing string field 'content'");
+  expect_row_error(Messages{user, StructRow{std::nullopt, "a"}},
+                   "f.parquet row 7 message 1: missing string field 'role'");
+  expect_row_error(Messages{user, StructRow{"assistant", "\xff"}},
+                   "f.parquet row 7 message 1: content is not valid UTF-8");
+  const auto ok = smoltalk_conversation(smoltalk_row_from_parquet(Messages{user, assistant}, "ok"), "ok");
+  EXPECT_EQ(ok, nlohmann::json::parse(
+                    R"({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]})"));
 }
 
 TEST(SmolTalk, ReadsFastChatConversations) {

@@ -34,9 +34,17 @@ uint32_t crc32_of(std::span<const uint8_t> bytes) {
 
 class ChunkDecoder {
  public:
+  // `level_sink` is null for flat columns (the fast path: no per-entry level calls) and set for
+  // nested or repeated leaves, which then report every entry's levels.
   ChunkDecoder(const LeafColumn& column, const ColumnMetaData& meta, const ReaderOptions& options,
-               ColumnSink& sink)
-      : column_(column), meta_(meta), options_(options), sink_(sink) {}
+               ColumnSink& sink, LevelSink* level_sink)
+      : column_(column),
+        meta_(meta),
+        options_(options),
+        sink_(sink),
+        level_sink_(level_sink),
+        def_width_(bit_width_for(static_cast<uint32_t>(column.max_definition_level))),
+        rep_width_(bit_width_for(static_cast<uint32_t>(column.max_repetition_level))) {}
 
   void run(std::span<const uint8_t> chunk) {
     size_t pos = 0;
@@ -91,6 +99,18 @@ class ChunkDecoder {
     const DataPageHeader& d = *h.data_page;
     const size_t n = check_page_values(d.num_values);
     auto data = decompress(meta_.codec, body, static_cast<size_t>(h.uncompressed_page_size), page_storage_);
+    // v1 pages store repetition levels, then definition levels, each with a 4-byte length.
+    if (column_.max_repetition_level > 0) {
+      NC_CHECK(d.repetition_level_encoding == Encoding::Rle,
+               "unsupported repetition level encoding {}", encoding_name(d.repetition_level_encoding));
+      NC_CHECK(data.size() >= 4, "corrupt data page: truncated repetition levels");
+      uint32_t len = 0;
+      std::memcpy(&len, data.data(), 4);
+      NC_CHECK(len <= data.size() - 4, "corrupt data page: repetition levels of {} bytes exceed the page", len);
+      rep_levels_.resize(n);
+      decode_rle_bitpacked(data.subspan(4, len), rep_width_, n, rep_levels_.data());
+      data = data.subspan(4 + static_cast<size_t>(len));
+    }
     if (column_.max_definition_level > 0) {
       NC_CHECK(d.definition_level_encoding == Encoding::Rle,
                "unsupported definition level encoding {}", encoding_name(d.definition_level_encoding));
@@ -113,13 +133,18 @@ class ChunkDecoder {
     NC_CHECK(rep_len >= 0 && def_len >= 0 && rep_len + def_len <= static_cast<int64_t>(body.size()) &&
                  rep_len + def_len <= h.uncompressed_page_size,
              "corrupt data page v2: level lengths {} + {} exceed the page", rep_len, def_len);
-    NC_CHECK(rep_len == 0, "corrupt data page v2: repetition levels in a non-repeated column");
+    NC_CHECK(rep_len == 0 || column_.max_repetition_level > 0,
+             "corrupt data page v2: repetition levels in a non-repeated column");
     // Levels are stored uncompressed before the (possibly compressed) values.
     const auto levels = body.subspan(static_cast<size_t>(rep_len), static_cast<size_t>(def_len));
     const auto values_in = body.subspan(static_cast<size_t>(rep_len + def_len));
     const auto values_size = static_cast<size_t>(h.uncompressed_page_size - rep_len - def_len);
     const Codec codec = d.is_compressed ? meta_.codec : Codec::Uncompressed;
     const auto data = decompress(codec, values_in, values_size, page_storage_);
+    if (column_.max_repetition_level > 0) {
+      rep_levels_.resize(n);
+      decode_rle_bitpacked(body.subspan(0, static_cast<size_t>(rep_len)), rep_width_, n, rep_levels_.data());
+    }
     if (column_.max_definition_level > 0) decode_levels(levels, n);
     emit_page(d.encoding, data, n);
   }
@@ -133,12 +158,16 @@ class ChunkDecoder {
 
   void decode_levels(std::span<const uint8_t> in, size_t n) {
     levels_.resize(n);
-    decode_rle_bitpacked(in, 1, n, levels_.data());
+    decode_rle_bitpacked(in, def_width_, n, levels_.data());
   }
 
   int int_width() const { return column_.type == PhysicalType::Int32 ? 4 : 8; }
 
   void emit_page(Encoding encoding, std::span<const uint8_t> data, size_t n) {
+    if (level_sink_ != nullptr) {
+      emit_leveled_page(encoding, data, n);
+      return;
+    }
     const bool nullable = column_.max_definition_level > 0;
     size_t non_null = n;
     if (nullable) {
@@ -153,6 +182,42 @@ class ChunkDecoder {
     size_t next = 0;
     for (size_t i = 0; i < n; ++i) {
       if (nullable && levels_[i] == 0) {
+        sink_.on_null();
+      } else if (column_.type == PhysicalType::ByteArray) {
+        sink_.on_bytes(bytes_[next++]);
+      } else {
+        sink_.on_int(ints_[next++]);
+      }
+    }
+    values_seen_ += static_cast<int64_t>(n);
+  }
+
+  // Levels are untrusted: the RLE decoder bounds them by bit width only, not by the maxima.
+  void emit_leveled_page(Encoding encoding, std::span<const uint8_t> data, size_t n) {
+    const auto max_def = static_cast<uint32_t>(column_.max_definition_level);
+    const auto max_rep = static_cast<uint32_t>(column_.max_repetition_level);
+    size_t non_null = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t def = max_def > 0 ? levels_[i] : 0;
+      const uint32_t rep = max_rep > 0 ? rep_levels_[i] : 0;
+      NC_CHECK(def <= max_def, "corrupt data page: definition level {} exceeds the column's maximum {}", def,
+               max_def);
+      NC_CHECK(rep <= max_rep, "corrupt data page: repetition level {} exceeds the column's maximum {}", rep,
+               max_rep);
+      NC_CHECK(rep == 0 || values_seen_ + static_cast<int64_t>(i) > 0,
+               "corrupt data page: the column chunk starts inside a row (repetition level {})", rep);
+      non_null += def == max_def;
+    }
+    if (column_.type == PhysicalType::ByteArray) {
+      decode_byte_arrays(encoding, data, non_null);
+    } else {
+      decode_ints(encoding, data, non_null);
+    }
+    size_t next = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t def = max_def > 0 ? levels_[i] : 0;
+      level_sink_->on_levels(max_rep > 0 ? rep_levels_[i] : 0, def);
+      if (def < max_def) {
         sink_.on_null();
       } else if (column_.type == PhysicalType::ByteArray) {
         sink_.on_bytes(bytes_[next++]);
@@ -212,12 +277,14 @@ class ChunkDecoder {
   const ColumnMetaData& meta_;
   const ReaderOptions& options_;
   ColumnSink& sink_;
+  LevelSink* level_sink_;
+  int def_width_, rep_width_;
   int64_t values_seen_ = 0;
   bool has_dictionary_ = false;
   ByteBuffer dict_storage_, page_storage_;
   std::vector<std::string_view> dict_bytes_, bytes_;
   std::vector<int64_t> dict_ints_, ints_;
-  std::vector<uint32_t> levels_, indices_;
+  std::vector<uint32_t> levels_, rep_levels_, indices_;  // levels_: definition levels
 };
 
 }  // namespace
@@ -233,7 +300,23 @@ void read_column_chunk(std::span<const uint8_t> chunk, const LeafColumn& column,
   NC_CHECK(codec_supported(meta.codec), "unsupported compression codec {} in column '{}'", codec_name(meta.codec),
            column.path);
   NC_CHECK(meta.num_values >= 0, "corrupt column metadata: {} values", meta.num_values);
-  ChunkDecoder(column, meta, options, sink).run(chunk);
+  ChunkDecoder(column, meta, options, sink, nullptr).run(chunk);
+}
+
+void read_leveled_column_chunk(std::span<const uint8_t> chunk, const LeafColumn& column,
+                               const ColumnMetaData& meta, const ReaderOptions& options, LevelSink& sink) {
+  NC_CHECK(column.type == PhysicalType::ByteArray || column.type == PhysicalType::Int32 ||
+               column.type == PhysicalType::Int64,
+           "column '{}' has physical type {}, which this reader does not decode", column.path,
+           physical_type_name(column.type));
+  // Levels are decoded into 32-bit words with widths up to 32 bits; real schemas are far shallower.
+  NC_CHECK(column.max_definition_level <= 255 && column.max_repetition_level <= 255,
+           "column '{}' is nested {} levels deep; this reader supports at most 255", column.path,
+           std::max(column.max_definition_level, column.max_repetition_level));
+  NC_CHECK(codec_supported(meta.codec), "unsupported compression codec {} in column '{}'", codec_name(meta.codec),
+           column.path);
+  NC_CHECK(meta.num_values >= 0, "corrupt column metadata: {} values", meta.num_values);
+  ChunkDecoder(column, meta, options, sink, &sink).run(chunk);
 }
 
 }  // namespace nanochat::parquet

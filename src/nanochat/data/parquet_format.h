@@ -51,8 +51,16 @@ enum class Codec : int32_t {
 
 enum class PageType : int32_t { DataPage = 0, IndexPage = 1, DictionaryPage = 2, DataPageV2 = 3 };
 
-// converted_type UTF8 (legacy string annotation).
+// converted_type values (legacy annotations) this reader looks at.
 inline constexpr int32_t kConvertedTypeUtf8 = 0;
+inline constexpr int32_t kConvertedTypeMap = 1;
+inline constexpr int32_t kConvertedTypeMapKeyValue = 2;
+inline constexpr int32_t kConvertedTypeList = 3;
+
+// Field ids of the LogicalType union members this reader looks at.
+inline constexpr int32_t kLogicalTypeString = 1;
+inline constexpr int32_t kLogicalTypeMap = 2;
+inline constexpr int32_t kLogicalTypeList = 3;
 
 std::string physical_type_name(PhysicalType t);
 std::string repetition_name(Repetition r);
@@ -68,6 +76,7 @@ struct SchemaElement {
   int32_t num_children = 0;
   std::optional<int32_t> converted_type;
   bool logical_type_string = false;  // LogicalType STRING
+  int32_t logical_type_id = 0;       // field id of the LogicalType union member set (0: none)
 };
 
 struct ColumnMetaData {

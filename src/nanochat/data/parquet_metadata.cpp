@@ -96,17 +96,18 @@ void require(CompactReader& r, bool present, std::string_view struct_name, std::
   if (!present) r.fail_corrupt(fmt::format("{} lacks required field '{}'", struct_name, field));
 }
 
-// LogicalType is a union; we only note whether it is STRING (field 1).
-bool decode_logical_type_is_string(CompactReader& r) {
-  bool is_string = false;
+// LogicalType is a union; we only note which member is set (STRING, MAP, LIST, ...), not its
+// parameters. Returns the member's field id, 0 when none is a struct.
+int32_t decode_logical_type_id(CompactReader& r) {
+  int32_t id = 0;
   r.begin_struct();
   FieldHeader f;
   while (r.next_field(f)) {
-    if (f.id == 1 && f.type == WireType::Struct) is_string = true;
+    if (f.type == WireType::Struct) id = f.id;
     r.skip(f.type);
   }
   r.end_struct();
-  return is_string;
+  return id;
 }
 
 SchemaElement decode_schema_element(CompactReader& r) {
@@ -129,7 +130,8 @@ SchemaElement decode_schema_element(CompactReader& r) {
       case 6: e.converted_type = i32_field(r, f, "SchemaElement.converted_type"); break;
       case 10:
         r.expect(f, WireType::Struct, "SchemaElement.logicalType");
-        e.logical_type_string = decode_logical_type_is_string(r);
+        e.logical_type_id = decode_logical_type_id(r);
+        e.logical_type_string = e.logical_type_id == kLogicalTypeString;
         break;
       default: r.skip(f.type);
     }

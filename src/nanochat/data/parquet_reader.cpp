@@ -146,10 +146,69 @@ struct ParquetFile::Impl {
              name_wanted, leaf.path);
       }
     }
+    no_such_column(name_wanted);
+  }
+
+  [[noreturn]] void no_such_column(std::string_view name_wanted) const {
     std::string all;
     for (const auto& leaf : leaves) all += (all.empty() ? "" : ", ") + leaf.path;
     fail("no column '{}' (columns: {})", name_wanted, all);
   }
+
+  const LeafColumn& find_leaf(std::string_view path) const {
+    for (const auto& leaf : leaves) {
+      if (leaf.path == path) return leaf;
+    }
+    no_such_column(path);
+  }
+
+  // The leaves below top-level column `name` (for a nested one), in schema order.
+  std::vector<const LeafColumn*> leaves_under(std::string_view column) const {
+    std::vector<const LeafColumn*> out;
+    for (const auto& leaf : leaves) {
+      // Leaves too deep to have recorded nodes are matched by path (resolve_list_shape rejects them).
+      const bool under = leaf.nodes.empty() ? leaf.path.starts_with(std::string(column) + ".")
+                                            : leaf.nodes[0].name == column;
+      if (under) out.push_back(&leaf);
+    }
+    if (out.empty()) no_such_column(column);
+    return out;
+  }
+
+  // Checks a column chunk's metadata against the schema and reads its bytes into `bytes`.
+  const ColumnMetaData& load_chunk(const RowGroup& rg, const LeafColumn& leaf, std::vector<uint8_t>& bytes) const {
+    const ColumnChunk& chunk = rg.columns[leaf.chunk_index];
+    NC_CHECK(!chunk.file_path.has_value(), "unsupported feature: column data in external file '{}'",
+             *chunk.file_path);
+    NC_CHECK(!chunk.encrypted, "unsupported feature: encrypted column");
+    NC_CHECK(chunk.meta_data.has_value(), "corrupt footer: column chunk without metadata");
+    const ColumnMetaData& m = *chunk.meta_data;
+    NC_CHECK(m.type == leaf.type, "corrupt footer: chunk type {} differs from schema type {}",
+             physical_type_name(m.type), physical_type_name(leaf.type));
+    if (leaf.max_repetition_level == 0) {
+      NC_CHECK(m.num_values == rg.num_rows, "corrupt footer: column chunk has {} values, row group has {} rows",
+               m.num_values, rg.num_rows);
+    } else {  // a repeated leaf has an entry per list element (and one per null or empty list)
+      NC_CHECK(m.num_values >= rg.num_rows,
+               "corrupt footer: repeated column chunk has {} entries, fewer than the row group's {} rows",
+               m.num_values, rg.num_rows);
+    }
+    NC_CHECK(codec_supported(m.codec), "unsupported compression codec {}", codec_name(m.codec));
+    int64_t start = m.data_page_offset;
+    if (m.dictionary_page_offset && *m.dictionary_page_offset > 0 && *m.dictionary_page_offset < start) {
+      start = *m.dictionary_page_offset;
+    }
+    const int64_t length = m.total_compressed_size;
+    NC_CHECK(start >= 4 && start <= data_end && length >= 0 && length <= data_end - start,
+             "corrupt footer: column chunk bytes [{}, +{}) lie outside the data region [4, {})", start, length,
+             data_end);
+    bytes.resize(static_cast<size_t>(length));
+    source->read_at(start, bytes.size(), bytes.data());
+    return m;
+  }
+
+  // The levels and values of one leaf in one row group (errors are not yet prefixed).
+  ColumnLevels leaf_levels(int rg_index, const LeafColumn& leaf) const;
 
   // Reads one column chunk's bytes and decodes it into `sink`; errors name file, group, column.
   void read_column(int rg_index, std::string_view column_name, PhysicalType want_a,
@@ -162,27 +221,8 @@ struct ParquetFile::Impl {
       NC_CHECK(leaf.type == want_a || leaf.type == want_b, "column has physical type {}, not {}{}",
                physical_type_name(leaf.type), physical_type_name(want_a),
                want_b ? " or " + physical_type_name(*want_b) : std::string());
-      const ColumnChunk& chunk = rg.columns[leaf.chunk_index];
-      NC_CHECK(!chunk.file_path.has_value(), "unsupported feature: column data in external file '{}'",
-               *chunk.file_path);
-      NC_CHECK(!chunk.encrypted, "unsupported feature: encrypted column");
-      NC_CHECK(chunk.meta_data.has_value(), "corrupt footer: column chunk without metadata");
-      const ColumnMetaData& m = *chunk.meta_data;
-      NC_CHECK(m.type == leaf.type, "corrupt footer: chunk type {} differs from schema type {}",
-               physical_type_name(m.type), physical_type_name(leaf.type));
-      NC_CHECK(m.num_values == rg.num_rows, "corrupt footer: column chunk has {} values, row group has {} rows",
-               m.num_values, rg.num_rows);
-      NC_CHECK(codec_supported(m.codec), "unsupported compression codec {}", codec_name(m.codec));
-      int64_t start = m.data_page_offset;
-      if (m.dictionary_page_offset && *m.dictionary_page_offset > 0 && *m.dictionary_page_offset < start) {
-        start = *m.dictionary_page_offset;
-      }
-      const int64_t length = m.total_compressed_size;
-      NC_CHECK(start >= 4 && start <= data_end && length >= 0 && length <= data_end - start,
-               "corrupt footer: column chunk bytes [{}, +{}) lie outside the data region [4, {})", start, length,
-               data_end);
-      std::vector<uint8_t> bytes(static_cast<size_t>(length));
-      source->read_at(start, bytes.size(), bytes.data());
+      std::vector<uint8_t> bytes;
+      const ColumnMetaData& m = load_chunk(rg, leaf, bytes);
       read_column_chunk(bytes, leaf, m, options, sink);
     } catch (const Error& e) {
       fail("{}: row group {}, column '{}': {}", name, rg_index, column_name, e.what());
@@ -310,6 +350,97 @@ std::vector<std::optional<int64_t>> ParquetFile::read_int64_column(int row_group
   IntSink sink(out);
   impl_->read_column(row_group, column, PhysicalType::Int64, PhysicalType::Int32, sink);
   return out;
+}
+
+namespace {
+
+class LevelCollector final : public LevelSink {
+ public:
+  explicit LevelCollector(ColumnLevels& out) : out_(out) {}
+  void on_levels(uint32_t repetition, uint32_t definition) override {
+    // The leveled decoder bounds both by the column's maxima, which it limits to 255.
+    out_.repetition.push_back(static_cast<uint8_t>(repetition));
+    out_.definition.push_back(static_cast<uint8_t>(definition));
+  }
+  void on_null() override {}
+  void on_bytes(std::string_view v) override { out_.byte_values.emplace_back(v); }
+  void on_int(int64_t v) override { out_.int_values.push_back(v); }
+
+ private:
+  ColumnLevels& out_;
+};
+
+}  // namespace
+
+ColumnLevels ParquetFile::Impl::leaf_levels(int rg_index, const LeafColumn& leaf) const {
+  const RowGroup& rg = row_group(rg_index);
+  std::vector<uint8_t> bytes;
+  const ColumnMetaData& m = load_chunk(rg, leaf, bytes);
+  ColumnLevels out;
+  out.max_definition_level = leaf.max_definition_level;
+  out.max_repetition_level = leaf.max_repetition_level;
+  // num_values comes from the footer: reserve only what the chunk's bytes could plausibly hold.
+  const auto expected = static_cast<size_t>(std::min<int64_t>(m.num_values, int64_t{1} << 20));
+  out.repetition.reserve(expected);
+  out.definition.reserve(expected);
+  LevelCollector sink(out);
+  read_leveled_column_chunk(bytes, leaf, m, options, sink);
+  return out;
+}
+
+ColumnLevels ParquetFile::read_levels(int row_group, std::string_view leaf_column) const {
+  try {
+    return impl_->leaf_levels(row_group, impl_->find_leaf(leaf_column));
+  } catch (const Error& e) {
+    fail("{}: row group {}, column '{}': {}", impl_->name, row_group, leaf_column, e.what());
+  }
+}
+
+std::vector<StructList> ParquetFile::read_list_of_struct_column(int row_group, std::string_view list_column,
+                                                                std::span<const std::string_view> fields) const {
+  try {
+    NC_CHECK(!fields.empty(), "no fields of the list elements requested");
+    const int64_t num_rows = impl_->row_group(row_group).num_rows;
+    const std::vector<const LeafColumn*> under = impl_->leaves_under(list_column);
+    std::vector<const LeafColumn*> field_leaves;
+    for (std::string_view field : fields) {
+      const LeafColumn* found = nullptr;
+      for (const LeafColumn* leaf : under) {
+        if (leaf->nodes.size() == 4 && leaf->nodes[3].name == field) found = leaf;
+      }
+      if (found == nullptr) {
+        // Report an unsupported layout (map, list of lists, ...) before a missing field.
+        resolve_list_shape(*under.front(), list_column, true);
+        std::string names;
+        for (const LeafColumn* leaf : under) names += (names.empty() ? "" : ", ") + leaf->nodes.back().name;
+        fail("list elements have no field '{}' (fields: {})", field, names);
+      }
+      NC_CHECK(found->type == PhysicalType::ByteArray, "field '{}' has physical type {}, not BYTE_ARRAY",
+               found->path, physical_type_name(found->type));
+      field_leaves.push_back(found);
+    }
+    const ListShape shape = resolve_list_shape(*field_leaves.front(), list_column, true);
+    for (const LeafColumn* leaf : field_leaves) resolve_list_shape(*leaf, list_column, true);
+    std::vector<ColumnLevels> levels;
+    levels.reserve(field_leaves.size());
+    for (const LeafColumn* leaf : field_leaves) levels.push_back(impl_->leaf_levels(row_group, *leaf));
+    return assemble_list_of_structs(shape, field_leaves, levels, num_rows);
+  } catch (const Error& e) {
+    fail("{}: row group {}, column '{}': {}", impl_->name, row_group, list_column, e.what());
+  }
+}
+
+std::vector<Int64List> ParquetFile::read_int64_list_column(int row_group, std::string_view list_column) const {
+  try {
+    const int64_t num_rows = impl_->row_group(row_group).num_rows;
+    const LeafColumn& leaf = *impl_->leaves_under(list_column).front();
+    const ListShape shape = resolve_list_shape(leaf, list_column, false);
+    NC_CHECK(leaf.type == PhysicalType::Int32 || leaf.type == PhysicalType::Int64,
+             "list elements have physical type {}, not INT32 or INT64", physical_type_name(leaf.type));
+    return assemble_int64_list(shape, leaf, impl_->leaf_levels(row_group, leaf), num_rows);
+  } catch (const Error& e) {
+    fail("{}: row group {}, column '{}': {}", impl_->name, row_group, list_column, e.what());
+  }
 }
 
 }  // namespace nanochat::parquet

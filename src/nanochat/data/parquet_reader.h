@@ -1,5 +1,5 @@
-// Reading Parquet files: the pretraining shards (one `text` string column) and, for conformance,
-// any file whose wanted column is flat.
+// Reading Parquet files: the pretraining shards (one `text` string column), any file whose wanted
+// column is flat, and LIST columns such as SmolTalk's messages: list<struct<content, role>>.
 //
 //   nanochat::parquet::ParquetFile file("shard_00000.parquet");
 //   for (int rg = 0; rg < file.num_row_groups(); ++rg)
@@ -8,9 +8,11 @@
 // Supported: data pages v1 and v2; dictionary pages; encodings PLAIN, PLAIN_DICTIONARY,
 // RLE_DICTIONARY, DELTA_LENGTH_BYTE_ARRAY (byte arrays) and DELTA_BINARY_PACKED (integers);
 // codecs UNCOMPRESSED, SNAPPY, GZIP (multi-member), ZSTD, LZ4_RAW and the legacy Hadoop LZ4;
-// top-level REQUIRED or OPTIONAL columns of type BYTE_ARRAY, INT32 or INT64; page CRCs.
-// Anything else (nested or repeated columns, BROTLI/LZO, other encodings, encrypted files)
-// throws nanochat::Error naming the file and the feature, as does any corruption.
+// top-level REQUIRED or OPTIONAL columns of type BYTE_ARRAY, INT32 or INT64; page CRCs; the
+// levels of any leaf of those types (read_levels); and the LIST shapes of parquet_nested.h
+// (list<struct<strings>>, list<int>). Anything else (maps, lists of lists, BROTLI/LZO, other
+// encodings, encrypted files) throws nanochat::Error naming the file and the feature, as does
+// any corruption.
 //
 // Memory is bounded by one column chunk: a read fetches only that chunk's byte range (pread).
 // Reads are const and thread-safe: several threads may read different row groups of one file.
@@ -19,10 +21,12 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "nanochat/data/parquet_nested.h"
 #include "nanochat/data/parquet_reader_options.h"
 
 namespace nanochat::parquet {
@@ -52,6 +56,16 @@ class ParquetFile {
   std::vector<std::string> read_text_column(int row_group, std::string_view column = "text") const;
   // One row group of an INT32 or INT64 column, widened to int64; nulls as nullopt.
   std::vector<std::optional<int64_t>> read_int64_column(int row_group, std::string_view column) const;
+
+  // Nested columns. Errors name the file, row group and column.
+  // The stored levels and values of one leaf (dotted path, e.g. "messages.list.element.role").
+  ColumnLevels read_levels(int row_group, std::string_view leaf_column) const;
+  // One row group of a top-level list<struct<...>> column, one entry per row, keeping the
+  // requested string fields (names of the element's children, e.g. {"role", "content"}).
+  std::vector<StructList> read_list_of_struct_column(int row_group, std::string_view list_column,
+                                                     std::span<const std::string_view> fields) const;
+  // One row group of a top-level list<INT32 or INT64> column.
+  std::vector<Int64List> read_int64_list_column(int row_group, std::string_view list_column) const;
 
  private:
   struct Impl;

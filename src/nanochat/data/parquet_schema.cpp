@@ -15,9 +15,10 @@ std::vector<LeafColumn> flatten_schema(const std::vector<SchemaElement>& schema)
     int def_level;
     int rep_level;
     int depth;
+    PathNode node;  // this group as a path component (unused for the root)
   };
   std::vector<OpenGroup> stack;
-  stack.push_back({"", schema[0].num_children, 0, 0, 0});
+  stack.push_back({"", schema[0].num_children, 0, 0, 0, PathNode{}});
   std::vector<LeafColumn> leaves;
   size_t i = 1;
   while (!stack.empty()) {
@@ -37,8 +38,17 @@ std::vector<LeafColumn> flatten_schema(const std::vector<SchemaElement>& schema)
     const int repl = top.rep_level + (rep == Repetition::Repeated ? 1 : 0);
     std::string path = top.path.empty() ? e.name : top.path + "." + e.name;
     const int depth = top.depth + 1;
+    PathNode node;
+    node.name = e.name;
+    node.repetition = rep;
+    node.definition_level = def;
+    node.repetition_level = repl;
+    node.num_children = e.num_children;
+    node.is_list = e.converted_type == kConvertedTypeList || e.logical_type_id == kLogicalTypeList;
+    node.is_map = e.converted_type == kConvertedTypeMap || e.converted_type == kConvertedTypeMapKeyValue ||
+                  e.logical_type_id == kLogicalTypeMap;
     if (e.num_children > 0) {
-      stack.push_back({std::move(path), e.num_children, def, repl, depth});  // invalidates `top`
+      stack.push_back({std::move(path), e.num_children, def, repl, depth, std::move(node)});  // invalidates `top`
       continue;
     }
     NC_CHECK(e.type.has_value(), "corrupt schema: '{}' is neither a group with children nor a typed leaf", path);
@@ -50,6 +60,11 @@ std::vector<LeafColumn> flatten_schema(const std::vector<SchemaElement>& schema)
     leaf.max_repetition_level = repl;
     leaf.depth = depth;
     leaf.is_string = e.converted_type == kConvertedTypeUtf8 || e.logical_type_string;
+    // Bounded so that a hostile schema (a long chain with many leaves) stays linear to flatten.
+    if (depth <= kMaxRecordedPathDepth) {
+      for (size_t k = 1; k < stack.size(); ++k) leaf.nodes.push_back(stack[k].node);
+      leaf.nodes.push_back(std::move(node));
+    }
     leaves.push_back(std::move(leaf));
   }
   NC_CHECK(i == schema.size(), "corrupt schema: {} elements, but the tree uses {}", schema.size(), i);
