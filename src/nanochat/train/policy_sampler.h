@@ -1,6 +1,7 @@
 // Where chat_rl's rollouts and pass@k samples come from: the one seam between the training loop and
-// generation. Today the engine's fp32 GPT<float> runs on the host copy of the backend's model (kept
-// current with sync_to_host); a device engine can replace it by implementing this interface.
+// generation. The engine runs on an engine::Decoder: the fp32 GPT<float> host copy of the backend's
+// model for the CPU backend, a bf16 CUDA decoder for the CUDA backend (rollouts are most of an RL
+// step, so they must not fall back to the host), both refreshed from the backend's weights.
 #pragma once
 #include <memory>
 #include <span>
@@ -23,5 +24,9 @@ class PolicySampler {
 
 // The engine (with the calculator tool) on backend.host_model().
 std::unique_ptr<PolicySampler> make_host_policy_sampler(TrainingBackend& backend, const Tokenizer& tokenizer);
+// The engine on a CUDA decoder holding a bf16 copy of the backend's weights, re-copied on refresh().
+std::unique_ptr<PolicySampler> make_cuda_policy_sampler(TrainingBackend& backend, const Tokenizer& tokenizer);
+// The sampler for the backend's device: CUDA decoder for "cuda", host engine for "cpu".
+std::unique_ptr<PolicySampler> make_policy_sampler(TrainingBackend& backend, const Tokenizer& tokenizer);
 
 }  // namespace nanochat::train

@@ -255,7 +255,7 @@ ChatRlResult run_chat_rl(const ChatRlOptions& o) {
   }
   backend->sync_from_host();
   const std::unique_ptr<PolicySampler> sampler =
-      o.make_sampler ? o.make_sampler(*backend, tok) : make_host_policy_sampler(*backend, tok);
+      o.make_sampler ? o.make_sampler(*backend, tok) : make_policy_sampler(*backend, tok);
   const TokenId assistant_end = tok.encode_special("<|assistant_end|>");
 
   for (; step < end_step; ++step) {

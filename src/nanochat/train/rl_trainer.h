@@ -65,7 +65,7 @@ struct ChatRlOptions {
   // ---- for tests and embedders ----
   eval::tasks::TaskPtr train_task, val_task;  // when both are set, used instead of GSM8K
   std::function<void(int64_t step, model::GPT<float>& model)> on_step_begin;
-  // Replaces the host engine (e.g. a device engine); default make_host_policy_sampler.
+  // Replaces the sampler; default make_policy_sampler (the backend's device).
   std::function<std::unique_ptr<PolicySampler>(TrainingBackend&, const Tokenizer&)> make_sampler;
 };
 
