@@ -1,11 +1,15 @@
 // nanochat base-eval: evaluate a base checkpoint (scripts/base_eval.py, spec tokenizer-inference-eval.md
 // §6.9-§6.11): greedy and unconditioned samples, bits per byte on the train and val shards, and the CORE
-// metric over the eval bundle. Runs on the CPU or one GPU (--device-type; autodetected). When the bundle lacks task files, or a task cannot be run
+// metric over the eval bundle. Runs on the CPU or one GPU (--device-type; autodetected); under 'nanochat
+// launch' (or torchrun's variables) CORE items and bpb row groups are split across ranks (one GPU each)
+// and summed, and rank 0 samples, prints and writes the CSV. When the bundle lacks task files, or a task cannot be run
 // as configured (too few records for its shots, prompts beyond the model's context), the CORE printed is
 // explicitly labelled partial and names those tasks; the original would have aborted instead.
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <memory>
+#include <numbers>
 #include <string>
 #include <vector>
 
@@ -17,6 +21,7 @@
 #include "nanochat/core/file_io.h"
 #include "nanochat/core/log.h"
 #include "nanochat/core/paths.h"
+#include "nanochat/core/process_group.h"
 #include "nanochat/data/bos_packing_loader.h"
 #include "nanochat/data/dataset.h"
 #include "nanochat/data/document_stream.h"
@@ -88,14 +93,14 @@ void run_samples(const engine::LoadedModel& loaded, const engine::Decoder& decod
 }
 
 void run_bpb(const engine::LoadedModel& loaded, const std::string& device, int64_t device_batch_size,
-             int64_t split_tokens, const fs::path& data_dir) {
+             int64_t split_tokens, const fs::path& data_dir, ProcessGroup& group) {
   const auto& cfg = loaded.model->config();
-  const int64_t B = device_batch_size, T = cfg.sequence_len;
-  const int64_t tokens_per_step = B * T;  // world size 1
+  const int64_t B = device_batch_size, T = cfg.sequence_len, W = group.world_size();
+  const int64_t tokens_per_step = B * T * W;
   const int64_t steps = split_tokens / tokens_per_step;
   if (steps < 1)
-    usage_fail("argument --split-tokens: {} is less than one step of {} x {} = {} tokens", split_tokens, B, T,
-               tokens_per_step);
+    usage_fail("argument --split-tokens: {} is less than one step of {} x {} x {} rank(s) = {} tokens", split_tokens, B,
+               T, W, tokens_per_step);
   const auto shards = list_parquet_shards(data_dir);
   if (shards.size() < 2)
     fail("{} holds {} parquet shard(s); bpb needs at least 2 (the last one is the validation split). Run "
@@ -110,7 +115,7 @@ void run_bpb(const engine::LoadedModel& loaded, const std::string& device, int64
   std::unique_ptr<model::GptCuda> gpu;
   std::unique_ptr<model::CudaActivations> gpu_acts;
   if (device == "cuda") {
-    ctx = std::make_unique<cuda::CudaContext>(0);
+    ctx = std::make_unique<cuda::CudaContext>(group.distributed() ? group.local_rank() : 0);
     gpu = std::make_unique<model::GptCuda>(cfg, *ctx);
     gpu->upload_params(loaded.model->params());
     gpu_acts = std::make_unique<model::CudaActivations>(cfg, B, T);
@@ -129,15 +134,27 @@ void run_bpb(const engine::LoadedModel& loaded, const std::string& device, int64
     };
   }
   for (const char* split : {"train", "val"}) {
-    BosPackingLoader loader(*loaded.tokenizer, split_shards(shards, std::string(split) == "val"), B, T, 0, 1);
+    BosPackingLoader loader(*loaded.tokenizer, split_shards(shards, std::string(split) == "val"), B, T, group.rank(),
+                            group.world_size());
     const auto r = train::evaluate_bpb(row_losses, B, T, [&] { return loader.next(); }, steps, token_bytes);
-    std::printf("%s bpb: %.6f\n", split, r.bpb);
-    std::fflush(stdout);
+    double bpb = r.bpb;
+    if (group.distributed()) {  // §6.10: nats and bytes summed across ranks
+      std::vector<double> nats{r.total_nats};
+      std::vector<int64_t> bytes{r.total_bytes};
+      group.all_reduce_sum(nats);
+      group.all_reduce_sum(bytes);
+      bpb = bytes[0] == 0 ? std::numeric_limits<double>::infinity()
+                          : nats[0] / (std::numbers::ln2 * static_cast<double>(bytes[0]));
+    }
+    if (group.is_main()) {
+      std::printf("%s bpb: %.6f\n", split, bpb);
+      std::fflush(stdout);
+    }
   }
 }
 
 void run_core(engine::LoadedModel& loaded, const engine::Decoder& decoder, const fs::path& bundle_dir,
-              int64_t max_per_task, int64_t device_batch_size) {
+              int64_t max_per_task, int64_t device_batch_size, ProcessGroup& group) {
   // Like the original: a missing bundle is downloaded once (eval_bundle.zip, kept beside it) and placed;
   // ensure_eval_bundle logs the URL and the placement.
   ensure_eval_bundle(bundle_dir);
@@ -146,7 +163,9 @@ void run_core(engine::LoadedModel& loaded, const engine::Decoder& decoder, const
   options.max_per_task = max_per_task;
   options.max_batch_tokens = device_batch_size * loaded.model->config().sequence_len;
   options.skip_unfit_tasks = true;
-  options.on_task = [](const eval::CoreTaskResult& r) {
+  options.group = &group;
+  options.on_task = [&group](const eval::CoreTaskResult& r) {
+    if (!group.is_main()) return;
     const std::string head = fmt::format("Evaluating: {} ({}-shot, type: {})... ", r.task.label, r.task.num_fewshot,
                                          eval::task_type_name(r.task.type));
     if (r.evaluated)
@@ -158,6 +177,7 @@ void run_core(engine::LoadedModel& loaded, const engine::Decoder& decoder, const
     std::fflush(stdout);
   };
   const eval::CoreResult result = eval::evaluate_core(decoder, *loaded.tokenizer, bundle, options);
+  if (!group.is_main()) return;  // every rank has the same result; rank 0 reports it
 
   const size_t total = bundle.tasks.size();
   const std::string core_label =
@@ -210,20 +230,25 @@ int base_eval(const Args& args) {
   if (device_batch_size < 1) usage_fail("argument --device-batch-size: must be positive, got {}", device_batch_size);
   if (split_tokens < 1) usage_fail("argument --split-tokens: must be positive, got {}", split_tokens);
   const std::string dev = engine::resolve_inference_device(device);
+  ProcessGroup group = ProcessGroup::from_environment();
+  set_log_rank(group.rank(), group.world_size());
 
   engine::LoadedModel loaded = engine::load_model(
       "base", tag, step, tokenizer_dir.empty() ? std::nullopt : std::optional<fs::path>(tokenizer_dir));
   log_info("base-eval: {} step {} ({})", loaded.model_tag, loaded.step, loaded.checkpoint_dir.string());
 
-  const std::unique_ptr<engine::Decoder> decoder = engine::make_decoder(dev, *loaded.model);
+  engine::CudaDecoderOptions cuda_options;
+  cuda_options.device = group.distributed() ? group.local_rank() : 0;  // one GPU per rank
+  const std::unique_ptr<engine::Decoder> decoder = engine::make_decoder(dev, *loaded.model, cuda_options);
   log_info("base-eval: device {} ({})", decoder->device(), decoder->device_name());
 
-  if (modes.sample) run_samples(loaded, *decoder);
+  if (modes.sample && group.is_main()) run_samples(loaded, *decoder);
   if (modes.bpb)
-    run_bpb(loaded, dev, device_batch_size, split_tokens, data_dir.empty() ? default_data_dir() : fs::path(data_dir));
+    run_bpb(loaded, dev, device_batch_size, split_tokens, data_dir.empty() ? default_data_dir() : fs::path(data_dir),
+            group);
   if (modes.core)
     run_core(loaded, *decoder, bundle_dir.empty() ? base_dir() / "eval_bundle" : fs::path(bundle_dir), max_per_task,
-             device_batch_size);
+             device_batch_size, group);
   return 0;
 }
 

@@ -1,24 +1,28 @@
 // nanochat chat-eval: accuracy of a chat model on the chat tasks (scripts/chat_eval.py, spec
 // tokenizer-inference-eval.md §7): multiple-choice tasks read the letter the model prefers right after
 // <|assistant_start|> (one forward per batch), generative tasks sample with the engine (seed 42) and
-// check the completions; ChatCORE when all five tasks ran. Single process (the original's ranks are
-// one rank here). Task data comes from local files (--data-root; the original downloads from HF):
+// check the completions; ChatCORE when all five tasks ran. Under 'nanochat launch' (or torchrun's
+// variables) the problems are split across ranks and the tallies summed; rank 0 prints the results.
+// Task data comes from local files (--data-root; the original downloads from HF):
 //   gsm8k/test.jsonl, mmlu/data/test/*.csv, humaneval/HumanEval.jsonl.gz, core-eval/ (ARC).
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "nanochat/core/cli.h"
 #include "nanochat/core/error.h"
 #include "nanochat/core/log.h"
 #include "nanochat/core/paths.h"
+#include "nanochat/core/process_group.h"
 #include "nanochat/engine/decoder.h"
 #include "nanochat/engine/engine.h"
 #include "nanochat/engine/load_model.h"
@@ -27,6 +31,7 @@
 #include "nanochat/eval/tasks/gsm8k.h"
 #include "nanochat/eval/tasks/humaneval.h"
 #include "nanochat/eval/tasks/mmlu.h"
+#include "nanochat/eval/tasks/spelling_bee.h"
 
 namespace nanochat::app {
 
@@ -43,7 +48,13 @@ struct TaskSpec {
 constexpr TaskSpec kAllTasks[] = {
     {"ARC-Easy", 0.25}, {"ARC-Challenge", 0.25}, {"MMLU", 0.25}, {"GSM8K", 0.0}, {"HumanEval", 0.0}};
 
-std::unique_ptr<Task> make_task(const std::string& name, const fs::path& root) {
+// v0.1.0's extra generative task (§7.1): not part of HEAD's five, so never in the default list or ChatCORE.
+constexpr const char* kSpellingBee = "SpellingBee";
+
+std::unique_ptr<Task> make_task(const std::string& name, const fs::path& root, const fs::path& word_list) {
+  if (name == kSpellingBee)
+    return std::make_unique<eval::tasks::SpellingBee>(
+        std::make_shared<const std::vector<std::string>>(eval::tasks::load_word_list(word_list)), 256, "test");
   if (name == "ARC-Easy" || name == "ARC-Challenge")
     return std::make_unique<eval::tasks::ARC>(root / "core-eval", name, "test");
   if (name == "MMLU") return std::make_unique<eval::tasks::MMLU>(root / "mmlu" / "data", "test");
@@ -69,11 +80,11 @@ std::vector<std::string> split_task_names(const std::string& text) {
     pos = bar + 1;
   }
   for (const auto& name : names) {
-    const bool known = std::any_of(std::begin(kAllTasks), std::end(kAllTasks),
-                                   [&](const TaskSpec& s) { return name == s.name; });
+    const bool known = name == kSpellingBee || std::any_of(std::begin(kAllTasks), std::end(kAllTasks),
+                                                           [&](const TaskSpec& s) { return name == s.name; });
     if (!known)
       usage_fail("argument -a/--task-name: unknown task '{}' (choose from ARC-Easy, ARC-Challenge, MMLU, GSM8K, "
-                 "HumanEval; '|'-separated)",
+                 "HumanEval, SpellingBee; '|'-separated)",
                  name);
   }
   return names;
@@ -82,14 +93,15 @@ std::vector<std::string> split_task_names(const std::string& text) {
 }  // namespace
 
 int chat_eval(const Args& args) {
-  std::string source, task_name, device, tokenizer_dir, data_root;
+  std::string source, task_name, device, tokenizer_dir, data_root, records_path;
+  std::string word_list = eval::tasks::kDefaultWordListPath;
   std::optional<std::string> tag;
   std::optional<int64_t> step, max_problems;
   double temperature = 0.0;
   int64_t max_new_tokens = 512, num_samples = 1, top_k = 50, batch_size = 8;
   ArgParser p("nanochat chat-eval", "Evaluate a chat model on ARC, MMLU, GSM8K and HumanEval (ChatCORE).");
-  p.add("-i,--source", &source, "checkpoint source (required; base is accepted for smoke tests)",
-        {"", "sft", "rl", "base"})
+  p.add("-i,--source", &source, "checkpoint source (required; mid as v0.1.0, base is accepted for smoke tests)",
+        {"", "sft", "rl", "mid", "base"})
       .add("-a,--task-name", &task_name, "task names separated by '|' (default: all five)")
       .add("-t,--temperature", &temperature, "sampling temperature (generative tasks)")
       .add("-m,--max-new-tokens", &max_new_tokens, "tokens per completion (generative tasks)")
@@ -102,7 +114,11 @@ int chat_eval(const Args& args) {
       .add("--device-type", &device, "cuda or cpu (empty = cuda when a GPU is usable)", {"", "cpu", "cuda"})
       .add("--data-root", &data_root,
            "folder with gsm8k/, mmlu/data/, humaneval/, core-eval/ (default: $NANOCHAT_BASE_DIR/task_data)")
-      .add("--tokenizer-dir", &tokenizer_dir, "tokenizer directory (default: $NANOCHAT_BASE_DIR/tokenizer)");
+      .add("--tokenizer-dir", &tokenizer_dir, "tokenizer directory (default: $NANOCHAT_BASE_DIR/tokenizer)")
+      .add("--word-list", &word_list, "word list for SpellingBee (v0.1.0's task; size 256, test split)")
+      .add("--records", &records_path,
+           "write every judged answer as JSONL {task, i, answer, correct} to this file (with several ranks, "
+           "one file per rank: <file>.rank<r>)");
   if (!p.parse(args)) return 0;
   if (source.empty()) usage_fail("the following arguments are required: -i/--source");
   if (temperature < 0) usage_fail("argument -t/--temperature: must be >= 0, got {}", temperature);
@@ -111,6 +127,9 @@ int chat_eval(const Args& args) {
   if (batch_size < 1) usage_fail("argument -b/--batch-size: must be at least 1, got {}", batch_size);
   if (max_problems && *max_problems < 0) usage_fail("argument -x/--max-problems: must be >= 0, got {}", *max_problems);
   const std::string dev = engine::resolve_inference_device(device);
+  ProcessGroup group = ProcessGroup::from_environment();
+  set_log_rank(group.rank(), group.world_size());
+  const bool main_rank = group.is_main();
 
   std::vector<std::string> names;
   if (task_name.empty()) {
@@ -124,7 +143,9 @@ int chat_eval(const Args& args) {
       source, tag, step, tokenizer_dir.empty() ? std::nullopt : std::optional<fs::path>(tokenizer_dir));
   log_info("chat-eval: {} {} step {} ({})", source, loaded.model_tag, loaded.step, loaded.checkpoint_dir.string());
   const Tokenizer& tok = *loaded.tokenizer;
-  const std::unique_ptr<engine::Decoder> decoder = engine::make_decoder(dev, *loaded.model);
+  engine::CudaDecoderOptions cuda_options;
+  cuda_options.device = group.distributed() ? group.local_rank() : 0;  // one GPU per rank
+  const std::unique_ptr<engine::Decoder> decoder = engine::make_decoder(dev, *loaded.model, cuda_options);
   log_info("chat-eval: device {} ({})", decoder->device(), decoder->device_name());
   const engine::Engine eng(*decoder, tok);
   engine::GenerateOptions gen;
@@ -134,28 +155,50 @@ int chat_eval(const Args& args) {
   gen.top_k = top_k;
   gen.seed = 42;
 
+  std::ofstream records;
+  if (!records_path.empty()) {
+    const std::string path = group.distributed() ? fmt::format("{}.rank{}", records_path, group.rank()) : records_path;
+    records.open(path);
+    NC_CHECK(records.good(), "--records: cannot write {}", path);
+  }
+  std::string current_task;
+  const eval::tasks::ChatEvalRecord record = [&](int64_t i, const std::string& answer, bool correct) {
+    records << nlohmann::json{{"task", current_task}, {"i", i}, {"answer", answer}, {"correct", correct}}.dump()
+            << "\n";
+  };
+  const eval::tasks::ChatEvalRecord no_record;
+
   std::map<std::string, double> results;
   for (const auto& name : names) {
-    const auto task = make_task(name, root);
+    current_task = name;
+    const auto task = make_task(name, root, word_list);
     const int64_t n = max_problems ? std::min(*max_problems, task->size()) : task->size();
     ChatEvalTally t;
     if (task->eval_type() == eval::tasks::EvalType::categorical) {
-      t = eval::tasks::run_categorical_eval(*decoder, tok, *task, n, batch_size);
+      t = eval::tasks::run_categorical_eval(*decoder, tok, *task, n, batch_size, &group,
+                                            records.is_open() ? record : no_record);
     } else {
-      t = eval::tasks::run_generative_eval(eng, *task, n, gen, [](const ChatEvalTally& run) {
-        std::printf("\r\033[KRank 0 | %lld/%lld (%.2f%%)", static_cast<long long>(run.passed),
-                    static_cast<long long>(run.total), 100.0 * run.accuracy());
-        std::fflush(stdout);
-      });
+      // Every rank shows its own running tally, as the original does.
+      const int rank = group.rank();
+      t = eval::tasks::run_generative_eval(
+          eng, *task, n, gen,
+          [rank](const ChatEvalTally& run) {
+            std::printf("\r\033[KRank %d | %lld/%lld (%.2f%%)", rank, static_cast<long long>(run.passed),
+                        static_cast<long long>(run.total), 100.0 * run.accuracy());
+            std::fflush(stdout);
+          },
+          &group, records.is_open() ? record : no_record);
       std::printf("\n");
     }
-    print_final(t);
     results[name] = t.accuracy();
+    if (!main_rank) continue;
+    print_final(t);
     std::printf("%s accuracy: %.2f%%\n", name.c_str(), 100.0 * t.accuracy());
+    std::fflush(stdout);
   }
   const bool all = std::all_of(std::begin(kAllTasks), std::end(kAllTasks),
                                [&](const TaskSpec& s) { return results.count(s.name) > 0; });
-  if (all) {
+  if (all && main_rank) {
     double sum = 0;
     for (const auto& s : kAllTasks) sum += (results[s.name] - s.baseline) / (1.0 - s.baseline);
     std::printf("ChatCORE metric: %.4f\n", sum / static_cast<double>(std::size(kAllTasks)));

@@ -11,6 +11,7 @@ int chat_cli(const Args& args);
 int chat_web(const Args& args);
 int dataset(const Args& args);
 int infer_bench(const Args& args);
+int launch(const Args& args);
 int tok_train(const Args& args);
 int tok_eval(const Args& args);
 int base_train(const Args& args);

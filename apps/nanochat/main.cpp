@@ -38,6 +38,7 @@ constexpr Command kCommands[] = {
     {"chat-cli", "scripts.chat_cli", "chat with a trained model in the terminal", nanochat::app::chat_cli},
     {"infer-bench", "scripts.infer_bench", "latency, throughput and utilisation of a checkpoint", nanochat::app::infer_bench},
     {"chat-web", "scripts.chat_web", "serve the web chat UI and an OpenAI-compatible API", nanochat::app::chat_web},
+    {"launch", "torchrun", "run base-eval or chat-eval as several ranks (--nproc-per-node N -- <command> ...)", nanochat::app::launch},
 };
 
 void print_help() {

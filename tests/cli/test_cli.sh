@@ -136,6 +136,25 @@ if [[ -d "$SHARED/data/shards" && -d "$WORK/tok_small" ]]; then
     expect "chat-eval GSM8K" 0 "Final: [0-9]+/2 \([0-9]+\.[0-9]{2}%\)" -- "$BIN" "${CEVAL[@]}" -a GSM8K -x 2 -m 8
     expect "chat-eval MMLU" 0 "Final: [0-9]+/4 \([0-9]+\.[0-9]{2}%\)" -- "$BIN" "${CEVAL[@]}" -a MMLU -x 4
     expect "chat-eval unknown task" 2 "unknown task 'Bogus'" -- "$BIN" "${CEVAL[@]}" -a "GSM8K|Bogus"
+    # SpellingBee (v0.1.0's extra task): generative over a word list, named explicitly; a missing list is named.
+    printf 'apple\nbanana\ncherry\n' > "$WORK/words.txt"
+    expect "chat-eval SpellingBee" 0 "SpellingBee accuracy: [0-9]+\.[0-9]{2}%" -- "$BIN" "${CEVAL[@]}" -a SpellingBee -x 2 -m 8 \
+      --word-list "$WORK/words.txt"
+    expect "chat-eval SpellingBee missing word list" 1 "no/such/words" -- "$BIN" "${CEVAL[@]}" -a SpellingBee -x 1 \
+      --word-list "$WORK/no/such/words"
+    # --records: one line per judged problem, and its correct ones are the Final line's numerator.
+    out="$("$BIN" "${CEVAL[@]}" -a MMLU -x 4 -b 3 --records "$WORK/records.jsonl" 2>&1)"
+    final="$(grep -oE 'Final: [0-9]+/4' <<<"$out" | grep -oE '[0-9]+/' | tr -d /)"
+    lines="$(wc -l < "$WORK/records.jsonl" 2>/dev/null || echo 0)"
+    correct="$(grep -c '"correct":true' "$WORK/records.jsonl" 2>/dev/null)"
+    idx="$(grep -oE '"i":[0-9]+' "$WORK/records.jsonl" 2>/dev/null | cut -d: -f2 | tr '\n' ' ')"
+    if [[ "$lines" == 4 && -n "$final" && "$correct" == "$final" && "$idx" == "0 1 2 3 " ]]; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1)); echo "FAIL: chat-eval --records (lines $lines, correct $correct, final '$final', i: $idx)"; echo "$out" | tail -5 | sed 's/^/    /'
+    fi
+    expect "chat-eval --records unwritable" 1 "--records: cannot write" -- "$BIN" "${CEVAL[@]}" -a MMLU -x 1 \
+      --records "$WORK/no/such/dir/r.jsonl"
   fi
   out="$("$BIN" infer-bench -i base -g cli --tokenizer-dir "$WORK/tok_small" --prompt-tokens 16 --decode-tokens 4 --batch-sizes 1,2 2>&1)"; rc=$?
   if [[ $rc -eq 0 ]] && tail -1 <<<"$out" | python3 -c 'import json,sys; j=json.loads(sys.stdin.read()); assert [r["batch_size"] for r in j["sweep"]]==[1,2] and j["prompt_tokens"]==16 and j["peak_bandwidth_bytes_per_sec"] is None' 2>/dev/null; then

@@ -36,7 +36,14 @@ std::mutex& log_mutex() {
   return m;
 }
 
+std::atomic<int> g_rank{0}, g_world_size{1};
+
 }  // namespace
+
+void set_log_rank(int rank, int world_size) {
+  g_rank.store(rank);
+  g_world_size.store(world_size);
+}
 
 void set_log_level(LogLevel level) { level_ref().store(level); }
 LogLevel log_level() { return level_ref().load(std::memory_order_relaxed); }
@@ -56,14 +63,17 @@ void log_message(LogLevel level, std::string_view message) {
   static constexpr const char* colors[] = {"\033[36m", "\033[32m", "\033[33m", "\033[31m"};
   const auto idx = static_cast<int>(level);
   if (idx < 0 || idx > 3) return;
+  const int world = g_world_size.load(std::memory_order_relaxed), rank = g_rank.load(std::memory_order_relaxed);
+  if (world > 1 && rank > 0 && level < LogLevel::warn) return;
+  const std::string who = world > 1 ? fmt::format("[rank {}] ", rank) : std::string();
   const auto now = std::chrono::system_clock::now();
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
   localtime_r(&t, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
-  std::string line = color ? fmt::format("{} {}\033[1m{:<5}\033[0m {}\n", stamp, colors[idx], names[idx], message)
-                           : fmt::format("{} {:<5} {}\n", stamp, names[idx], message);
+  std::string line = color ? fmt::format("{} {}\033[1m{:<5}\033[0m {}{}\n", stamp, colors[idx], names[idx], who, message)
+                           : fmt::format("{} {:<5} {}{}\n", stamp, names[idx], who, message);
   std::lock_guard<std::mutex> lock(log_mutex());
   std::fwrite(line.data(), 1, line.size(), stderr);
 }

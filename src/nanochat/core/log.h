@@ -15,6 +15,9 @@ LogLevel log_level();
 // Parses "debug", "info", "warn", "error", "off"; throws UsageError naming the value otherwise.
 LogLevel parse_log_level(std::string_view name);
 void log_message(LogLevel level, std::string_view message);
+// In a run of several ranks, each message starts with "[rank r] " and ranks > 0 drop debug and info
+// messages (rank 0 speaks for all, as the original's print0); warnings and errors come from every rank.
+void set_log_rank(int rank, int world_size);
 
 template <class... Args>
 void log_debug(fmt::format_string<Args...> f, Args&&... args) {

@@ -47,9 +47,9 @@ class CudaSession final : public DecodeSession {
 class CudaDecoder final : public Decoder {
  public:
   CudaDecoder(const model::GPT<float>& host, const CudaDecoderOptions& options)
-      : options_(options), ctx_(0), model_(host, ctx_) {
+      : options_(options), ctx_(options.device), model_(host, ctx_) {
     cudaDeviceProp prop{};
-    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) name_ = prop.name;
+    if (cudaGetDeviceProperties(&prop, options.device) == cudaSuccess) name_ = prop.name;
     ctx_.synchronize();
   }
   ~CudaDecoder() override {
@@ -214,6 +214,11 @@ bool CudaSession::argmax(int64_t vocab, std::span<int64_t> out) {
 
 std::unique_ptr<Decoder> make_cuda_decoder(const model::GPT<float>& model, const CudaDecoderOptions& options) {
   NC_CHECK(cuda_decoder_available(), "--device-type cuda: no usable CUDA device ({})", "cudaGetDeviceCount found none");
+  int count = 0;
+  cudaGetDeviceCount(&count);
+  NC_CHECK(options.device >= 0 && options.device < count,
+           "--device-type cuda: device {} requested (LOCAL_RANK in a multi-rank run) but only {} CUDA device(s) are visible",
+           options.device, count);
   return std::make_unique<CudaDecoder>(model, options);
 }
 

@@ -65,8 +65,9 @@ std::unique_ptr<Decoder> make_cpu_decoder(const model::GPT<float>& model);
 
 struct CudaDecoderOptions {
   bool use_graphs = true;  // replay decode steps as captured CUDA graphs
+  int device = 0;          // CUDA device index (a rank's LOCAL_RANK in a multi-rank run)
 };
-// Copies the weights to GPU 0 (the host model is not needed afterwards). Throws Error when the binary
+// Copies the weights to GPU options.device (the host model is not needed afterwards). Throws Error when the binary
 // was built without CUDA or no device is usable.
 std::unique_ptr<Decoder> make_cuda_decoder(const model::GPT<float>& model, const CudaDecoderOptions& options = {});
 bool cuda_decoder_available();

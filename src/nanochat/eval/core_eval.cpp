@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "nanochat/core/error.h"
+#include "nanochat/core/process_group.h"
 #include "nanochat/core/thread_pool.h"
 #include "nanochat/eval/python_random.h"
 #include "nanochat/kernels/ops.h"
@@ -168,20 +169,52 @@ std::vector<SequenceScores> score_sequences(const engine::Decoder& model, TokenI
   return std::move(out[0]);
 }
 
-double evaluate_task(const engine::Decoder& model, const Tokenizer& tokenizer, const CoreTaskConfig& task,
-                     std::span<const CoreExample> examples, const CoreEvalOptions& options) {
-  NC_CHECK(!examples.empty(), "CORE task '{}': no examples", task.label);
-  NC_CHECK(tokenizer.vocab_size() <= static_cast<size_t>(model.config().vocab_size),
-           "CORE: tokenizer vocabulary ({}) exceeds the model's ({})", tokenizer.vocab_size(), model.config().vocab_size);
+namespace {
+
+// CoreTaskUnfit raised by one item, so that ranks can agree on the first such item (in item order, as
+// one process meets it) and all report that item's reason.
+class UnfitItem : public CoreTaskUnfit {
+ public:
+  UnfitItem(size_t item, const std::string& why) : CoreTaskUnfit(why), item_(item) {}
+  size_t item() const { return item_; }
+
+ private:
+  size_t item_;
+};
+
+// prepare_item, plus the rotary-table limit checked per item (not per batch), so the item that makes
+// a task unfit does not depend on how items are batched or split across ranks.
+PreparedItem prepare_checked(const engine::Decoder& model, const Tokenizer& tokenizer, const CoreTaskConfig& task,
+                             std::span<const CoreExample> examples, size_t idx, const CoreEvalOptions& options) {
+  try {
+    PreparedItem p = prepare_item(tokenizer, task, examples, idx, options);
+    const int64_t limit = 10 * model.config().sequence_len;
+    if (p.max_len > limit)
+      throw CoreTaskUnfit(fmt::format("CORE: a prompt of {} tokens exceeds the model's rotary table ({} positions)",
+                                      p.max_len, limit));
+    return p;
+  } catch (const UnfitItem&) {
+    throw;
+  } catch (const CoreTaskUnfit& e) {
+    throw UnfitItem(idx, e.what());
+  }
+}
+
+// Items first, first + stride, ... of the task answered correctly.
+int64_t count_correct(const engine::Decoder& model, const Tokenizer& tokenizer, const CoreTaskConfig& task,
+                      std::span<const CoreExample> examples, const CoreEvalOptions& options, size_t first,
+                      size_t stride) {
   int64_t correct = 0;
-  size_t next = 0;
+  size_t next = first;
   std::optional<PreparedItem> carried;  // prepared but did not fit the previous batch
   while (carried || next < examples.size()) {
-    // Gather consecutive items while rows * longest row stays within the token budget.
+    // Gather this rank's next items while rows * longest row stays within the token budget.
     std::vector<PreparedItem> batch;
     int64_t rows = 0, longest = 0;
     while (carried || next < examples.size()) {
-      PreparedItem p = carried ? std::move(*carried) : prepare_item(tokenizer, task, examples, next++, options);
+      PreparedItem p =
+          carried ? std::move(*carried) : prepare_checked(model, tokenizer, task, examples, next, options);
+      if (!carried) next += stride;
       carried.reset();
       const int64_t r = rows + static_cast<int64_t>(p.seqs.tokens.size());
       const int64_t l = std::max(longest, p.max_len);
@@ -197,7 +230,46 @@ double evaluate_task(const engine::Decoder& model, const Tokenizer& tokenizer, c
     for (size_t i = 0; i < batch.size(); ++i)
       if (item_is_correct(task.type, batch[i].seqs, scores[i], batch[i].gold)) ++correct;
   }
-  return static_cast<double>(correct) / static_cast<double>(examples.size());
+  return correct;
+}
+
+}  // namespace
+
+double evaluate_task(const engine::Decoder& model, const Tokenizer& tokenizer, const CoreTaskConfig& task,
+                     std::span<const CoreExample> examples, const CoreEvalOptions& options) {
+  NC_CHECK(!examples.empty(), "CORE task '{}': no examples", task.label);
+  NC_CHECK(tokenizer.vocab_size() <= static_cast<size_t>(model.config().vocab_size),
+           "CORE: tokenizer vocabulary ({}) exceeds the model's ({})", tokenizer.vocab_size(), model.config().vocab_size);
+  ProcessGroup* group = options.group != nullptr && options.group->distributed() ? options.group : nullptr;
+  if (group == nullptr)
+    return static_cast<double>(count_correct(model, tokenizer, task, examples, options, 0, 1)) /
+           static_cast<double>(examples.size());
+  const int rank = group->rank(), world = group->world_size();
+  int64_t correct = 0, unfit_item = -1;
+  std::string unfit;
+  try {
+    correct = count_correct(model, tokenizer, task, examples, options, static_cast<size_t>(rank),
+                            static_cast<size_t>(world));
+  } catch (const UnfitItem& e) {
+    unfit = e.what();
+    unfit_item = static_cast<int64_t>(e.item());
+  }
+  // [correct count, then per rank 1 + its first unfit item (0: none)]: every rank learns whether the
+  // task is unfit anywhere, and takes the reason of the lowest unfit item, as one process would report.
+  std::vector<int64_t> tally(static_cast<size_t>(world) + 1, 0);
+  tally[0] = correct;
+  tally[static_cast<size_t>(rank) + 1] = unfit_item + 1;
+  group->all_reduce_sum(tally);
+  int root = -1;
+  for (int r = 0; r < world; ++r) {
+    const int64_t v = tally[static_cast<size_t>(r) + 1];
+    if (v != 0 && (root < 0 || v < tally[static_cast<size_t>(root) + 1])) root = r;
+  }
+  if (root >= 0) {
+    group->broadcast(unfit, root);
+    throw CoreTaskUnfit(unfit);
+  }
+  return static_cast<double>(tally[0]) / static_cast<double>(examples.size());
 }
 
 CoreResult evaluate_core(const engine::Decoder& model, const Tokenizer& tokenizer, const CoreBundle& bundle,

@@ -17,6 +17,10 @@
 #include "nanochat/model/gpt.h"
 #include "nanochat/tokenizer/tokenizer.h"
 
+namespace nanochat {
+class ProcessGroup;
+}
+
 namespace nanochat::eval {
 
 // A task this model/pool cannot be evaluated on as configured: fewer records than shots + 1 (Python's
@@ -70,6 +74,10 @@ struct CoreEvalOptions {
   int64_t max_batch_tokens = 8192;
   std::optional<int64_t> max_seq_len;  // nanochat's GPT has none (§6.7)
   bool skip_unfit_tasks = false;       // see CoreTaskUnfit
+  // Several ranks (§6.9): rank r scores items r, r+W, ... and the correct counts are summed across
+  // ranks, so every rank returns the same accuracy as one process would. A task unfit on any rank is
+  // unfit on all. Null: this process is the only rank.
+  ProcessGroup* group = nullptr;
   // Called after each task (for the per-task console line).
   std::function<void(const CoreTaskResult&)> on_task;
 };

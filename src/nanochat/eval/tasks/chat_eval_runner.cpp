@@ -5,6 +5,7 @@
 #include <map>
 
 #include "nanochat/core/error.h"
+#include "nanochat/core/process_group.h"
 #include "nanochat/kernels/ops.h"
 #include "nanochat/model/activations.h"
 #include "nanochat/tokenizer/chat_format.h"
@@ -20,6 +21,17 @@ TokenId letter_token(const Tokenizer& tok, const std::string& letter, std::map<s
   NC_CHECK(ids.size() == 1, "chat eval: the answer letter '{}' encodes to {} tokens, expected exactly 1", letter,
            ids.size());
   return cache[letter] = ids[0];
+}
+
+int rank_of(const ProcessGroup* group) { return group != nullptr ? group->rank() : 0; }
+int world_of(const ProcessGroup* group) { return group != nullptr ? group->world_size() : 1; }
+
+// Every rank's tally summed (integers: exact, and the same on every rank).
+ChatEvalTally sum_across_ranks(ChatEvalTally local, ProcessGroup* group) {
+  if (group == nullptr || !group->distributed()) return local;
+  std::vector<int64_t> v{local.passed, local.total};
+  group->all_reduce_sum(v);
+  return {v[0], v[1]};
 }
 
 }  // namespace
@@ -76,30 +88,34 @@ std::vector<std::string> predict_letters(const engine::Decoder& model, const Tok
 }
 
 ChatEvalTally run_categorical_eval(const engine::Decoder& model, const Tokenizer& tok, const Task& task, int64_t n,
-                                   int64_t batch_size) {
+                                   int64_t batch_size, ProcessGroup* group, const ChatEvalRecord& record) {
   NC_CHECK(batch_size >= 1, "chat eval: batch size must be at least 1 (got {})", batch_size);
   NC_CHECK(n >= 0 && n <= task.size(), "chat eval: {} problems requested from {} ({} available)", n, task.name(),
            task.size());
   ChatEvalTally tally;
-  for (int64_t b0 = 0; b0 < n; b0 += batch_size) {
+  const int64_t rank = rank_of(group), world = world_of(group);
+  for (int64_t b0 = rank * batch_size; b0 < n; b0 += world * batch_size) {
     std::vector<nlohmann::json> convs;
     for (int64_t i = b0; i < std::min(n, b0 + batch_size); ++i) convs.push_back(task.at(i));
     const auto predicted = predict_letters(model, tok, convs);
     for (size_t k = 0; k < convs.size(); ++k) {
-      tally.passed += task.evaluate(convs[k], predicted[k]) ? 1 : 0;
+      const bool correct = task.evaluate(convs[k], predicted[k]);
+      if (record) record(b0 + static_cast<int64_t>(k), predicted[k], correct);
+      tally.passed += correct ? 1 : 0;
       ++tally.total;
     }
   }
-  return tally;
+  return sum_across_ranks(tally, group);
 }
 
 ChatEvalTally run_generative_eval(const engine::Engine& eng, const Task& task, int64_t n,
-                                  const engine::GenerateOptions& options, const ChatEvalProgress& progress) {
+                                  const engine::GenerateOptions& options, const ChatEvalProgress& progress,
+                                  ProcessGroup* group, const ChatEvalRecord& record) {
   NC_CHECK(n >= 0 && n <= task.size(), "chat eval: {} problems requested from {} ({} available)", n, task.name(),
            task.size());
   const Tokenizer& tok = eng.tokenizer();
   ChatEvalTally tally;
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = rank_of(group); i < n; i += world_of(group)) {
     const nlohmann::json conv = task.at(i);
     const auto prompt = render_for_completion(tok, conv);
     const auto batch = eng.generate_batch(prompt, options);
@@ -107,13 +123,16 @@ ChatEvalTally run_generative_eval(const engine::Engine& eng, const Task& task, i
     for (const auto& row : batch.tokens) {
       const std::span<const TokenId> completion(row.data() + prompt.size(), row.size() - prompt.size());
       // Every sample is judged (HumanEval runs each), as the original's any() over a list.
-      if (task.evaluate(conv, tok.decode(completion))) passed = true;
+      const std::string text = tok.decode(completion);
+      const bool correct = task.evaluate(conv, text);
+      if (record) record(i, text, correct);
+      passed = passed || correct;
     }
     tally.passed += passed ? 1 : 0;
     ++tally.total;
     if (progress) progress(tally);
   }
-  return tally;
+  return sum_across_ranks(tally, group);
 }
 
 }  // namespace nanochat::eval::tasks

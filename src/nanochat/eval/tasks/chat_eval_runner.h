@@ -1,4 +1,6 @@
-// The two chat-eval loops (spec §7.2, §7.3), single process (the original's rank 0 of 1).
+// The two chat-eval loops (spec §7.2, §7.3), on one rank or several: with a ProcessGroup of W ranks,
+// rank r takes categorical batches r, r+W, ... and generative problems r, r+W, ..., and the returned
+// tally is summed across ranks (the progress callback sees this rank's own running tally).
 // Categorical: batches of consecutive problems, prompts right-padded with BOS, one forward each; the
 // prediction is the argmax (first on ties) of the softcapped logits at the <|assistant_start|>
 // position, restricted to the problem's letters — only those logits are computed from the final
@@ -16,6 +18,10 @@
 #include "nanochat/model/gpt.h"
 #include "nanochat/tokenizer/tokenizer.h"
 
+namespace nanochat {
+class ProcessGroup;
+}
+
 namespace nanochat::eval::tasks {
 
 struct ChatEvalTally {
@@ -28,15 +34,21 @@ struct ChatEvalTally {
 std::vector<std::string> predict_letters(const engine::Decoder& model, const Tokenizer& tok,
                                          std::span<const nlohmann::json> conversations);
 
-// Problems 0..n-1 of a categorical task, batch_size per forward.
+// Called once per judged answer (a predicted letter, or one sample's completion) with its problem index,
+// in the order this rank judges them: per-problem records for comparing two evaluators.
+using ChatEvalRecord = std::function<void(int64_t problem, const std::string& answer, bool correct)>;
+
+// Problems 0..n-1 of a categorical task, batch_size per forward (group: see above; null = one rank).
 ChatEvalTally run_categorical_eval(const engine::Decoder& model, const Tokenizer& tok, const Task& task, int64_t n,
-                                   int64_t batch_size);
+                                   int64_t batch_size, ProcessGroup* group = nullptr,
+                                   const ChatEvalRecord& record = {});
 
 // Called after each generative problem with the running tally.
 using ChatEvalProgress = std::function<void(const ChatEvalTally&)>;
 
 // Problems 0..n-1 of a generative task; completions = decode(tokens after the prompt).
 ChatEvalTally run_generative_eval(const engine::Engine& eng, const Task& task, int64_t n,
-                                  const engine::GenerateOptions& options, const ChatEvalProgress& progress = {});
+                                  const engine::GenerateOptions& options, const ChatEvalProgress& progress = {},
+                                  ProcessGroup* group = nullptr, const ChatEvalRecord& record = {});
 
 }  // namespace nanochat::eval::tasks
