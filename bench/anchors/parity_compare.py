@@ -21,6 +21,11 @@ import glob
 import os
 for path in sorted(glob.glob(f"{out}/losses_cuda_*.json")):
     curves["ours_cuda_" + os.path.basename(path)[len("losses_cuda_"):-len(".json")]] = json.load(open(path))
+# The original under the same diagnostic (parity_original.py --tag): losses_original_<tag>.json.
+for path in sorted(glob.glob(f"{out}/losses_original_*.json")):
+    tag = os.path.basename(path)[len("losses_original_"):-len(".json")]
+    if tag not in ("compiled", "rerun"):
+        curves["original_" + tag] = json.load(open(path))
 ours, eager = curves.get("ours_cuda"), curves.get("original_eager")
 comp = curves.get("original_compiled")
 
@@ -55,3 +60,10 @@ for name, c in curves.items():
         print(f"{name:22s} - eager: mean {sum(d)/len(d):+.4f}  mean|.| {sum(abs(x) for x in d)/len(d):.4f}  "
               f"loss at 100/150/199: {c[100]:.4f} {c[150]:.4f} {c[-1]:.4f}")
 json.dump({"curves": curves, "window_mean_abs_diff": summary}, open(f"{out}/parity.json", "w"))
+# Same-diagnostic pairs: ours_cuda_<tag> against original_<tag>.
+for name in curves:
+    if name.startswith("ours_cuda_") and "original_" + name[len("ours_cuda_"):] in curves:
+        a, b = curves[name], curves["original_" + name[len("ours_cuda_"):]]
+        d = [x - y for x, y in zip(a, b)]
+        print(f"{name} - original_{name[len('ours_cuda_'):]}: mean {sum(d)/len(d):+.4f}  "
+              f"mean|.| {sum(abs(x) for x in d)/len(d):.4f}  max|.| {max(abs(x) for x in d):.4f}")

@@ -2,7 +2,7 @@
 weights (init.safetensors), its token batches (batches.bin) and its hyperparameters (hyper.json), with
 the original's setup_optimizer and base_train's schedules, and writes losses_original.json.
 
-    python3 parity_original.py ORIGINAL_REPO_DIR OUT_DIR [--compile]
+    python3 parity_original.py ORIGINAL_REPO_DIR OUT_DIR [--compile] [--tag TAG] [--zero-step0-scalar-grads]
 
 ORIGINAL_REPO_DIR holds the original's `nanochat` package (never committed here: copied from a
 fetched mirror at run time). Runs on CUDA (compute dtype bf16, as the original picks on Hopper).
@@ -73,6 +73,12 @@ def main():
         y = torch.from_numpy(data[step, 1].astype(np.int64)).to(device)
         loss = run(x, y)
         loss.backward()
+        if step == 0:  # see parity_train --zero-step0-scalar-grads
+            for name in ("resid_lambdas", "x0_lambdas", "backout_lambda"):
+                g = getattr(model, name).grad
+                print(f"original step 0 gradient of {name}: {g.flatten().tolist()}", flush=True)
+                if "--zero-step0-scalar-grads" in sys.argv:
+                    g.zero_()
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] * lrm(step)
             if group["kind"] == "muon":

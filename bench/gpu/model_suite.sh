@@ -151,6 +151,118 @@ for stage in "$@"; do
         >> "$OUT/chat_pipeline.log" 2>&1
       summary+=("chat: chat-cli rc=$? $(tail -1 "$OUT/chat_pipeline.log" | cut -c1-100)")
       rm -rf "$NANOCHAT_BASE_DIR" ;;
+    zero0)
+      # The step-0 gradients of resid_lambdas, x0_lambdas and backout_lambda are exactly zero in exact
+      # arithmetic but rounding noise in bf16, and AdamW turns noise into full-size steps of random sign.
+      # Zeroing them in both runs (same init and batches as `parity`) removes that coin flip.
+      P="$OUT/zero0"; mkdir -p "$P"
+      A=(--tokenizer-dir tok --data-dir data/shards --out "$P" --device cuda --depth 6 --seq 512 --batch 16 \
+         --steps 200 --batch-lr-scale 0.5)
+      timeout 100 ./parity_train "${A[@]}" > "$P/ours.log" 2>&1
+      timeout 100 ./parity_train "${A[@]}" --zero-step0-scalar-grads 1 --tag z >> "$P/ours.log" 2>&1
+      grep "step 0 gradient" "$P/ours.log"
+      timeout 200 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" > "$P/original.log" 2>&1
+      timeout 200 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" --tag z --zero-step0-scalar-grads >> "$P/original.log" 2>&1
+      timeout 300 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" --compile >> "$P/original.log" 2>&1
+      timeout 300 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" --compile --tag zc --zero-step0-scalar-grads >> "$P/original.log" 2>&1
+      grep "step 0 gradient" "$P/original.log"
+      python3 "$REPO/bench/anchors/parity_compare.py" "$P" > "$P/compare.txt" 2>&1; tail -12 "$P/compare.txt"
+      mv "$P/compare.txt" "$OUT/zero0_compare.txt"; mv "$P/parity.json" "$OUT/zero0_parity.json"; rm -rf "$P" ;;
+    gradcheck)
+      # Each parameter's GPU gradient against the fp32 CPU model's at the same weights and batch, every 25
+      # steps of the parity run (same init, batches and hyperparameters as `parity`).
+      P="$OUT/gradcheck_run"; mkdir -p "$P"
+      OMP_NUM_THREADS=16 timeout 400 ./parity_train --tokenizer-dir tok --data-dir data/shards --out "$P" --device cuda \
+        --depth 6 --seq 512 --batch 16 --steps 200 --batch-lr-scale 0.5 --grad-check-every 25 > "$P/ours.log" 2>&1
+      summary+=("gradcheck rc=$? $(grep 'final weights' "$P/ours.log")")
+      grep gradcheck "$P/ours.log" | sed -E 's/.*gradcheck/gradcheck/' | cut -c1-260
+      mv "$P/gradcheck.jsonl" "$OUT/" 2>/dev/null; rm -rf "$P" ;;
+    chatspeed)
+      # SFT tokens/s and RL rollouts/s, ours and the original's own scripts (bench/anchors/original_stage.py)
+      # on the same d12 weights, tokenizer, task files and config (B=32, T=2048, 524,288 tokens per step for
+      # SFT; 2 questions x 16 samples, 256 new tokens for RL). The d12 is a 1-step base model plus 12 SFT
+      # steps, so nearly every rollout runs to max_new_tokens in both: the same work per step.
+      W="$CARRY/work"; OS="$REPO/bench/anchors/original_stage.py"; mkdir -p "$W"
+      python3 "$OS" prepare "$CARRY/orig" tok data "$W" > "$OUT/chatspeed.log" 2>&1
+      export NANOCHAT_BASE_DIR="$W/ours"; TD="$W/ours_task_data"
+      timeout 120 ./nanochat base-train --device-type cuda --depth 12 --max-seq-len 2048 --device-batch-size 32 \
+        --total-batch-size 524288 --num-iterations 1 --eval-every -1 --sample-every -1 --core-metric-every -1 \
+        --model-tag d12 --data-dir data/shards --tokenizer-dir tok >> "$OUT/chatspeed.log" 2>&1
+      python3 "$OS" checkpoint "$CARRY/orig" "$W" "$NANOCHAT_BASE_DIR/base_checkpoints/d12/model_000001.safetensors" \
+        base d12 >> "$OUT/chatspeed.log" 2>&1
+      SFT=(--model-tag d12 --num-iterations 100 --eval-every -1 --eval-tokens 524288 --chatcore-every -1 \
+        --load-optimizer 0 --mmlu-epochs 0)
+      timeout 150 ./nanochat chat-sft --device-type cuda --tokenizer-dir tok --data-root "$TD" "${SFT[@]}" \
+        > "$OUT/sft_ours.log" 2>&1; summary+=("sft ours rc=$? $(grep -E 'step 00012' "$OUT/sft_ours.log" | cut -c1-170)")
+      timeout 240 python3 "$OS" run "$CARRY/orig" "$W" scripts.chat_sft --run dummy "${SFT[@]}" \
+        > "$OUT/sft_original.log" 2>&1; summary+=("sft original rc=$? $(grep -E 'step 00012' "$OUT/sft_original.log" | cut -c1-170)")
+      python3 "$OS" checkpoint "$CARRY/orig" "$W" "$(ls "$NANOCHAT_BASE_DIR"/chatsft_checkpoints/d12/model_*.safetensors | tail -1)" \
+        sft d12 >> "$OUT/chatspeed.log" 2>&1
+      RL=(--model-tag d12 --examples-per-step 2 --num-samples 16 --device-batch-size 8 --max-new-tokens 256 \
+        --eval-every 1000 --eval-examples 1)
+      timeout 120 ./nanochat chat-rl --device-type cuda --tokenizer-dir tok --data-root "$TD" "${RL[@]}" --max-steps 4 \
+        2>&1 | python3 "$OS" stamp > "$OUT/rl_ours.log"
+      timeout 200 python3 "$OS" run "$CARRY/orig" "$W" scripts.chat_rl --run dummy "${RL[@]}" > "$OUT/rl_original.log" 2>&1
+      summary+=("rl: $(grep -c 'Average reward:.*Average sequence' "$OUT/rl_ours.log") ours / $(grep -c 'Average reward:.*Average sequence' "$OUT/rl_original.log") original steps logged")
+      cat "$OUT"/chatspeed.log >> "$OUT/sft_original.log"; rm -f "$OUT/chatspeed.log"
+      rm -rf "$W" ;;
+    chatparity)
+      # chat-eval, ours and the original's (run_categorical_eval / run_generative_eval) on the same SFT
+      # checkpoint: a d6 base (300 steps on the shards) + 150 SFT steps; ARC-Easy whole, GSM8K greedy 20
+      # (the original's engine takes ~7 s per GSM8K problem here).
+      W="$CARRY/work"; OS="$REPO/bench/anchors/original_stage.py"; mkdir -p "$W"
+      python3 "$OS" prepare "$CARRY/orig" tok data "$W" > "$OUT/chatparity.log" 2>&1
+      export NANOCHAT_BASE_DIR="$W/ours"; TD="$W/ours_task_data"
+      timeout 200 ./nanochat base-train --device-type cuda --depth 6 --max-seq-len 512 --device-batch-size 16 \
+        --total-batch-size 8192 --num-iterations 300 --eval-every -1 --sample-every -1 --core-metric-every -1 \
+        --model-tag d6 --data-dir data/shards --tokenizer-dir tok >> "$OUT/chatparity.log" 2>&1
+      timeout 200 ./nanochat chat-sft --device-type cuda --tokenizer-dir tok --data-root "$TD" --model-tag d6 \
+        --num-iterations 150 --eval-every -1 --eval-tokens 65536 --chatcore-every -1 --mmlu-epochs 0 >> "$OUT/chatparity.log" 2>&1
+      ck=$(ls "$NANOCHAT_BASE_DIR"/chatsft_checkpoints/d6/model_*.safetensors | tail -1)
+      python3 "$OS" checkpoint "$CARRY/orig" "$W" "$ck" sft d6 >> "$OUT/chatparity.log" 2>&1
+      TASKS=("ARC-Easy 100000" "GSM8K 20"); [[ -n "${CHAT_PARITY_ONLY:-}" ]] && TASKS=("$CHAT_PARITY_ONLY")
+      for t in "${TASKS[@]}"; do
+        set -- $t
+        timeout 200 ./nanochat chat-eval -i sft -g d6 --device-type cuda --tokenizer-dir tok --data-root "$TD" \
+          -a "$1" -x "$2" ${CHAT_RECORDS:+--records "$OUT/chateval_ours_$1.jsonl"} > "$OUT/chateval_ours_$1.log" 2>&1
+        summary+=("chat-eval $1 ours rc=$? $(grep -E 'accuracy|Final' "$OUT/chateval_ours_$1.log" | tail -2 | tr '\n' ' ')")
+        timeout 300 python3 "$OS" chateval "$CARRY/orig" "$W" sft d6 "$1" "$2" "$OUT/chateval_original_$1.jsonl" \
+          > "$OUT/chateval_original_$1.log" 2>&1
+        summary+=("chat-eval $1 original rc=$? $(tail -1 "$OUT/chateval_original_$1.log")")
+        [[ -f "$OUT/chateval_ours_$1.jsonl" ]] && python3 "$REPO/bench/anchors/chateval_compare.py" \
+          "$OUT/chateval_ours_$1.jsonl" "$OUT/chateval_original_$1.jsonl" > "$OUT/chateval_compare_$1.txt" 2>&1 && \
+          summary+=("chat-eval $1 compare: $(head -1 "$OUT/chateval_compare_$1.txt")")
+      done
+      # One archive: the device hands back only a few files.
+      (cd "$OUT" && tar -czf chatparity.tar.gz chatparity.log chateval_* && rm -f chatparity.log chateval_*)
+      rm -rf "$W" ;;
+    chatd12)
+      # #8's pipeline at d12 on the local data: base (200 steps of 65,536 tokens on the three shards) -> mid
+      # (v0.1.0 mixture, one epoch) -> SFT (HEAD mixture, one epoch) -> RL (GSM8K, 8 steps), with GSM8K and
+      # SpellingBee measured by chat-eval after every stage (greedy, 256 new tokens).
+      W="$CARRY/work"; OS="$REPO/bench/anchors/original_stage.py"; mkdir -p "$W"
+      python3 "$OS" prepare "$CARRY/orig" tok data "$W" > "$OUT/chatd12.log" 2>&1
+      export NANOCHAT_BASE_DIR="$W/ours"; TD="$W/ours_task_data"; L="$OUT/chatd12.log"
+      STAGE=(--tokenizer-dir tok --data-root "$TD" --word-list data/words --model-tag d12 \
+             --identity-conversations "$REPO/data/identity_conversations.jsonl")
+      ceval() {  # $1 = source
+        timeout 150 ./nanochat chat-eval -i "$1" -g d12 --device-type cuda --tokenizer-dir tok --data-root "$TD" \
+          --word-list data/words -a "GSM8K|SpellingBee" -x 200 -m 256 >> "$L" 2>&1
+        summary+=("d12 $1: $(grep -E '^(GSM8K|SpellingBee) accuracy' "$L" | tail -2 | tr '\n' ' ')")
+      }
+      timeout 150 ./nanochat base-train --device-type cuda --depth 12 --max-seq-len 2048 --device-batch-size 32 \
+        --total-batch-size 65536 --num-iterations 200 --eval-every 100 --eval-tokens 524288 --sample-every -1 \
+        --core-metric-every -1 --model-tag d12 --data-dir data/shards --tokenizer-dir tok >> "$L" 2>&1
+      summary+=("d12 base-train rc=$? $(grep -E 'Validation bpb' "$L" | tail -1 | cut -c1-100)"); ceval base
+      timeout 150 ./nanochat mid-train --device-type cuda "${STAGE[@]}" --skip-missing-tasks >> "$L" 2>&1
+      summary+=("d12 mid-train rc=$? $(grep -E 'Validation bpb' "$L" | tail -1 | cut -c1-100)"); ceval mid
+      timeout 150 ./nanochat chat-sft --device-type cuda "${STAGE[@]}" --source-root "$NANOCHAT_BASE_DIR/mid_checkpoints" \
+        --mmlu-epochs 0 --chatcore-every -1 >> "$L" 2>&1
+      summary+=("d12 chat-sft rc=$? $(grep -E 'Validation bpb' "$L" | tail -1 | cut -c1-100)"); ceval sft
+      timeout 200 ./nanochat chat-rl --device-type cuda --tokenizer-dir tok --data-root "$TD" --model-tag d12 \
+        --max-steps 8 --eval-every 100 --eval-examples 64 >> "$L" 2>&1
+      summary+=("d12 chat-rl rc=$? $(grep -E 'Average reward' "$L" | tail -1 | cut -c1-120)"); ceval rl
+      rm -rf "$W" ;;
     *) summary+=("unknown stage $stage") ;;
   esac
 done

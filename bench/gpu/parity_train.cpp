@@ -34,11 +34,55 @@
 using namespace nanochat;
 namespace fs = std::filesystem;
 
+namespace {
+
+// The device's gradients of this step against the fp32 CPU model's at the same weights and batch, per
+// parameter: relative L2 error and cosine. A backward that is only rounded stays near bf16's ~1e-2 all
+// run long; one that is wrong in some term grows once the weights it multiplies stop being zero (the
+// projections start at zero, so step 0 alone cannot show it).
+void check_gradients(train::TrainingBackend& backend, const model::GPTConfig& config, int64_t B, int64_t T,
+                     const std::vector<int64_t>& idx, const std::vector<int64_t>& targets, int64_t step,
+                     std::ofstream& out) {
+  const std::vector<float> device_grads = backend.download_grads();
+  backend.sync_to_host(false);
+  // A separate fp32 model: the backend's host model may be the live CPU model, whose grads must survive.
+  model::GPT<float> ref(config);
+  std::copy(backend.host_model().params().begin(), backend.host_model().params().end(), ref.params().begin());
+  ref.zero_grads();
+  model::Activations<float> acts(config, B, T);
+  ref.forward(acts, idx.data(), targets.data());
+  ref.backward(acts, 1.0f);
+  nlohmann::ordered_json line;
+  line["step"] = step;
+  std::vector<std::pair<double, std::string>> worst;
+  for (const auto& e : ref.layout().params()) {
+    double dd = 0, rr = 0, dr = 0;
+    for (size_t i = e.offset; i < e.offset + e.numel; ++i) {
+      const double d = device_grads[i], r = ref.grads()[i];
+      dd += d * d, rr += r * r, dr += d * r;
+    }
+    const double err = std::sqrt(std::max(0.0, dd - 2 * dr + rr)) / std::max(std::sqrt(rr), 1e-30);
+    const double cosine = dr / std::max(std::sqrt(dd * rr), 1e-30);
+    line["params"][e.name] = {{"rel_err", err}, {"cos", cosine}, {"ref_norm", std::sqrt(rr)},
+                              {"dev_norm", std::sqrt(dd)}};
+    worst.emplace_back(err, e.name);
+  }
+  std::sort(worst.rbegin(), worst.rend());
+  std::string top;
+  for (size_t k = 0; k < std::min<size_t>(4, worst.size()); ++k)
+    top += fmt::format(" {}={:.3g}", worst[k].second, worst[k].first);
+  log_info("gradcheck step {}: largest relative errors{}", step, top);
+  out << line.dump() << "\n";
+  out.flush();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::string tok_dir, data_dir, out_dir, device = "cuda";
   int64_t depth = 4, T = 512, B = 8, steps = 200;
   double batch_lr_scale = 0;
-  int64_t fp32_embeddings = 0, host_optimizer = 0;
+  int64_t fp32_embeddings = 0, host_optimizer = 0, grad_check_every = 0, zero_step0_scalars = 0;
   std::string tag;
   ArgParser p("parity_train", "Train a small model for the parity comparison with the original.");
   p.add("--tokenizer-dir", &tok_dir, "tokenizer directory").add("--data-dir", &data_dir, "parquet shards")
@@ -50,6 +94,13 @@ int main(int argc, char** argv) {
            "otherwise learn too slowly to show a curve")
       .add("--fp32-embeddings", &fp32_embeddings, "cuda: keep wte/value_embeds fp32 (diagnostics; the original uses bf16)")
       .add("--host-optimizer", &host_optimizer, "cuda: run the fp32 CPU optimizer on the GPU's gradients (diagnostics)")
+      .add("--grad-check-every", &grad_check_every,
+           "every N steps (0 = never), compare each parameter's gradient with the fp32 CPU reference's at the "
+           "same weights and batch; writes gradcheck[_tag].jsonl")
+      .add("--zero-step0-scalar-grads", &zero_step0_scalars,
+           "zero the step-0 gradients of resid_lambdas, x0_lambdas and backout_lambda, which are exactly zero "
+           "(the projections start at zero, so every layer's input is a multiple of x0 and the final norm is "
+           "scale-invariant) but come out as rounding noise that AdamW turns into full-size steps")
       .add("--tag", &tag, "suffix of the losses file name (losses_<device>[_tag].json)");
   try {
     if (!p.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
@@ -112,6 +163,9 @@ int main(int argc, char** argv) {
     NC_CHECK(shards.size() >= 2, "{}: need at least 2 shards", data_dir);
     BosPackingLoader loader(tok, split_shards(shards, false), B, T, 0, 1, std::nullopt, LoaderOptions{});
     std::ofstream batches(fs::path(out_dir) / "batches.bin", std::ios::binary);
+    std::ofstream gradcheck;
+    if (grad_check_every > 0)
+      gradcheck.open(fs::path(out_dir) / ("gradcheck" + (tag.empty() ? "" : "_" + tag) + ".jsonl"));
     std::vector<int64_t> idx, targets;
     nlohmann::json losses = nlohmann::json::array();
     for (int64_t step = 0; step < steps; ++step) {
@@ -124,6 +178,20 @@ int main(int argc, char** argv) {
       train::widen_ids(batch.targets, targets);
       backend->forward_backward(idx.data(), targets.data(), 1.0f);
       const double loss = backend->last_loss();
+      if (zero_step0_scalars != 0 && step == 0) {
+        std::vector<float> g = backend->download_grads();
+        for (const char* name : {"resid_lambdas", "x0_lambdas", "backout_lambda"}) {
+          const auto& e = backend->host_model().layout().at(name);
+          std::string values;
+          for (size_t i = e.offset; i < e.offset + e.numel; ++i) values += fmt::format(" {:.3g}", g[i]);
+          log_info("step 0 gradient of {} (zeroed):{}", name, values);
+          std::fill(g.begin() + static_cast<std::ptrdiff_t>(e.offset),
+                    g.begin() + static_cast<std::ptrdiff_t>(e.offset + e.numel), 0.0f);
+        }
+        backend->upload_grads(g);
+      }
+      if (grad_check_every > 0 && (step % grad_check_every == 0 || step + 1 == steps))
+        check_gradients(*backend, plan.config, B, T, idx, targets, step, gradcheck);
       NC_CHECK(std::isfinite(loss), "step {}: loss {}", step, loss);
       backend->optimizer_step(optim::lr_multiplier(schedule, step), optim::muon_momentum(schedule, step),
                               optim::muon_weight_decay(schedule, step));

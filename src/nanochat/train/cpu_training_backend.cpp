@@ -32,6 +32,12 @@ class CpuTrainingBackend final : public TrainingBackend {
     if (std::isfinite(loss_)) model_.backward(acts_, loss_scale);
   }
   double last_loss() override { return loss_; }
+  std::vector<float> download_grads() override { return {model_.grads().begin(), model_.grads().end()}; }
+  void upload_grads(std::span<const float> grads) override {
+    NC_CHECK(grads.size() == model_.grads().size(), "upload_grads: {} floats for a slab of {}", grads.size(),
+             model_.grads().size());
+    std::copy(grads.begin(), grads.end(), model_.grads().begin());
+  }
   void optimizer_step(double lrm, double momentum, double wd) override {
     optimizer_.apply_schedule(lrm, momentum, wd);
     optimizer_.step(model_.params(), model_.grads());

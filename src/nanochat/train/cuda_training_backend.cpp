@@ -74,6 +74,13 @@ class CudaTrainingBackend final : public TrainingBackend {
     gpu_.forward_backward(acts_, idx, targets, loss_scale);
   }
   double last_loss() override { return gpu_.read_loss(acts_); }
+  std::vector<float> download_grads() override { return gpu_.download_grads(); }
+  void upload_grads(std::span<const float> grads) override {
+    NC_CHECK(grads.size() == gpu_.layout().total_floats(), "upload_grads: {} floats for a slab of {}", grads.size(),
+             gpu_.layout().total_floats());
+    NC_CUDA_CHECK(cudaMemcpyAsync(gpu_.grads(), grads.data(), grads.size_bytes(), cudaMemcpyHostToDevice, ctx_.stream()));
+    NC_CUDA_CHECK(cudaStreamSynchronize(ctx_.stream()));
+  }
   void optimizer_step(double lrm, double momentum, double wd) override {
     if (options_.optimizer_on_host) {
       const std::vector<float> g = gpu_.download_grads();

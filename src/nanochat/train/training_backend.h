@@ -42,6 +42,11 @@ class TrainingBackend {
   // The first parameter holding a NaN or infinity, with that value (a diverged step does not always
   // show in the loss: a saturating softcap can hide a NaN logit).
   virtual std::optional<std::pair<std::string, float>> first_non_finite_param() = 0;
+  // The gradients accumulated since the last optimizer step, as a host slab laid out like
+  // host_model().grads() (diagnostics: parity_train compares them with the fp32 CPU reference).
+  virtual std::vector<float> download_grads() = 0;
+  // Replaces the accumulated gradients (diagnostics: parity_train's step-0 experiments).
+  virtual void upload_grads(std::span<const float> grads) = 0;
   // Per-row cross-entropy (0 where the target is -1) of a forward without gradients.
   virtual void eval_row_losses(const int64_t* idx, const int64_t* targets, std::vector<float>& losses) = 0;
 };

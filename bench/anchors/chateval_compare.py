@@ -1,0 +1,22 @@
+"""Compares two chat-eval runs problem by problem: ours (`nanochat chat-eval --records`) against the
+original's (original_stage.py chateval), same task, checkpoint and problem order.
+
+    python3 chateval_compare.py OURS.jsonl ORIGINAL.jsonl
+"""
+import json
+import sys
+
+ours = [json.loads(l) for l in open(sys.argv[1])]
+orig = [json.loads(l) for l in open(sys.argv[2])]
+n = min(len(ours), len(orig))
+same_answer = sum(a["answer"] == b["answer"] for a, b in zip(ours[:n], orig[:n]))
+same_verdict = sum(a["correct"] == b["correct"] for a, b in zip(ours[:n], orig[:n]))
+print(f"problems: ours {len(ours)}, original {len(orig)}; correct: ours {sum(r['correct'] for r in ours)}, "
+      f"original {sum(r['correct'] for r in orig)}; same answer {same_answer}/{n}, same verdict {same_verdict}/{n}")
+for a, b in zip(ours[:n], orig[:n]):
+    if a["answer"] != b["answer"]:
+        # Where two greedy completions part: the first differing character, with a little context.
+        k = next((i for i, (x, y) in enumerate(zip(a["answer"], b["answer"])) if x != y),
+                 min(len(a["answer"]), len(b["answer"])))
+        print(f"  problem {a['i']}: verdict ours {a['correct']} original {b['correct']}; answers part at char {k}: "
+              f"ours {a['answer'][max(0, k - 20):k + 30]!r} original {b['answer'][max(0, k - 20):k + 30]!r}")
