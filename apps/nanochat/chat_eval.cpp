@@ -26,11 +26,8 @@
 #include "nanochat/engine/decoder.h"
 #include "nanochat/engine/engine.h"
 #include "nanochat/engine/load_model.h"
-#include "nanochat/eval/tasks/arc.h"
 #include "nanochat/eval/tasks/chat_eval_runner.h"
-#include "nanochat/eval/tasks/gsm8k.h"
-#include "nanochat/eval/tasks/humaneval.h"
-#include "nanochat/eval/tasks/mmlu.h"
+#include "nanochat/eval/tasks/chat_task_suite.h"
 #include "nanochat/eval/tasks/spelling_bee.h"
 
 namespace nanochat::app {
@@ -38,30 +35,6 @@ namespace nanochat::app {
 namespace {
 
 namespace fs = std::filesystem;
-using eval::tasks::Task;
-
-// HEAD's task list and random-guess baselines (§7.1), in the original's order.
-struct TaskSpec {
-  const char* name;
-  double baseline;
-};
-constexpr TaskSpec kAllTasks[] = {
-    {"ARC-Easy", 0.25}, {"ARC-Challenge", 0.25}, {"MMLU", 0.25}, {"GSM8K", 0.0}, {"HumanEval", 0.0}};
-
-// v0.1.0's extra generative task (§7.1): not part of HEAD's five, so never in the default list or ChatCORE.
-constexpr const char* kSpellingBee = "SpellingBee";
-
-std::unique_ptr<Task> make_task(const std::string& name, const fs::path& root, const fs::path& word_list) {
-  if (name == kSpellingBee)
-    return std::make_unique<eval::tasks::SpellingBee>(
-        std::make_shared<const std::vector<std::string>>(eval::tasks::load_word_list(word_list)), 256, "test");
-  if (name == "ARC-Easy" || name == "ARC-Challenge")
-    return std::make_unique<eval::tasks::ARC>(root / "core-eval", name, "test");
-  if (name == "MMLU") return std::make_unique<eval::tasks::MMLU>(root / "mmlu" / "data", "test");
-  if (name == "GSM8K") return std::make_unique<eval::tasks::GSM8K>(root / "gsm8k", "test");
-  if (name == "HumanEval") return std::make_unique<eval::tasks::HumanEval>(root / "humaneval" / "HumanEval.jsonl.gz");
-  fail("unknown task {}", name);
-}
 
 using eval::tasks::ChatEvalTally;
 
@@ -80,9 +53,7 @@ std::vector<std::string> split_task_names(const std::string& text) {
     pos = bar + 1;
   }
   for (const auto& name : names) {
-    const bool known = name == kSpellingBee || std::any_of(std::begin(kAllTasks), std::end(kAllTasks),
-                                                           [&](const TaskSpec& s) { return name == s.name; });
-    if (!known)
+    if (!eval::tasks::is_chat_task(name))
       usage_fail("argument -a/--task-name: unknown task '{}' (choose from ARC-Easy, ARC-Challenge, MMLU, GSM8K, "
                  "HumanEval, SpellingBee; '|'-separated)",
                  name);
@@ -133,7 +104,7 @@ int chat_eval(const Args& args) {
 
   std::vector<std::string> names;
   if (task_name.empty()) {
-    for (const auto& s : kAllTasks) names.emplace_back(s.name);
+    for (const auto& s : eval::tasks::chatcore_tasks()) names.emplace_back(s.name);
   } else {
     names = split_task_names(task_name);
   }
@@ -171,7 +142,7 @@ int chat_eval(const Args& args) {
   std::map<std::string, double> results;
   for (const auto& name : names) {
     current_task = name;
-    const auto task = make_task(name, root, word_list);
+    const auto task = eval::tasks::make_chat_task(name, root, word_list);
     const int64_t n = max_problems ? std::min(*max_problems, task->size()) : task->size();
     ChatEvalTally t;
     if (task->eval_type() == eval::tasks::EvalType::categorical) {
@@ -196,13 +167,10 @@ int chat_eval(const Args& args) {
     std::printf("%s accuracy: %.2f%%\n", name.c_str(), 100.0 * t.accuracy());
     std::fflush(stdout);
   }
-  const bool all = std::all_of(std::begin(kAllTasks), std::end(kAllTasks),
-                               [&](const TaskSpec& s) { return results.count(s.name) > 0; });
-  if (all && main_rank) {
-    double sum = 0;
-    for (const auto& s : kAllTasks) sum += (results[s.name] - s.baseline) / (1.0 - s.baseline);
-    std::printf("ChatCORE metric: %.4f\n", sum / static_cast<double>(std::size(kAllTasks)));
-  }
+  std::vector<std::string> five;
+  for (const auto& spec : eval::tasks::chatcore_tasks()) five.emplace_back(spec.name);
+  const bool all = std::all_of(five.begin(), five.end(), [&](const std::string& t) { return results.count(t) > 0; });
+  if (all && main_rank) std::printf("ChatCORE metric: %.4f\n", eval::tasks::chatcore_centered_mean(results, five));
   return 0;
 }
 

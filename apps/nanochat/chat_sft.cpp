@@ -60,7 +60,7 @@ int chat_sft(const Args& args) {
       .add("--final-lr-frac", &o.final_lr_frac, "final LR as fraction of initial LR")
       .add("--eval-every", &o.eval_every, "evaluate val bpb every N steps (-1 = disable)")
       .add("--eval-tokens", &o.eval_tokens, "number of tokens to evaluate val loss on")
-      .add("--chatcore-every", &o.chatcore_every, "evaluate ChatCORE metric every N steps (-1 = disable; not yet available)")
+      .add("--chatcore-every", &o.chatcore_every, "evaluate ChatCORE metric every N steps (-1 = disable)")
       .add("--chatcore-max-cat", &o.chatcore_max_cat, "max problems per categorical task for ChatCORE")
       .add("--chatcore-max-sample", &o.chatcore_max_sample, "max problems per generative task for ChatCORE")
       .add("--mmlu-epochs", &o.mmlu_epochs, "number of epochs of MMLU in training mixture (teaches Multiple Choice)")

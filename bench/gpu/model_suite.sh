@@ -263,6 +263,37 @@ for stage in "$@"; do
         --max-steps 8 --eval-every 100 --eval-examples 64 >> "$L" 2>&1
       summary+=("d12 chat-rl rc=$? $(grep -E 'Average reward' "$L" | tail -1 | cut -c1-120)"); ceval rl
       rm -rf "$W" ;;
+    multigpu)
+      # On a 2-GPU lease: base-eval (CORE) and chat-eval under `nanochat launch --nproc-per-node 2` against one
+      # process (same numbers expected; nvidia-smi sampled to see one process per GPU), and chat-sft with
+      # ChatCORE every 50 steps on a d6.
+      W="$CARRY/work"; OS="$REPO/bench/anchors/original_stage.py"; mkdir -p "$W"
+      python3 "$OS" prepare "$CARRY/orig" tok data "$W" > "$OUT/multigpu.log" 2>&1
+      export NANOCHAT_BASE_DIR="$W/ours"; TD="$W/ours_task_data"; L="$OUT/multigpu.log"
+      mkdir -p "$NANOCHAT_BASE_DIR"; cp -r data/humaneval "$TD/humaneval"; cp -r data/core-eval-full "$NANOCHAT_BASE_DIR/eval_bundle"
+      timeout 120 ./nanochat base-train --device-type cuda --depth 6 --max-seq-len 512 --device-batch-size 16 \
+        --total-batch-size 8192 --num-iterations 200 --eval-every -1 --sample-every -1 --core-metric-every -1 \
+        --model-tag d6 --data-dir data/shards --tokenizer-dir tok >> "$L" 2>&1
+      BE=(base-eval --device-type cuda --eval core --model-tag d6 --max-per-task 200 --tokenizer-dir tok)
+      timeout 200 ./nanochat "${BE[@]}" > "$OUT/core_1rank.log" 2>&1; cp "$NANOCHAT_BASE_DIR"/base_eval/*.csv "$OUT/core_1rank.csv"
+      nvidia-smi --query-compute-apps=pid,gpu_bus_id --format=csv,noheader -lms 500 > "$OUT/gpu_apps.txt" 2>&1 & SMI=$!
+      timeout 200 ./nanochat launch --nproc-per-node 2 -- "${BE[@]}" > "$OUT/core_2rank.log" 2>&1; rc=$?
+      kill $SMI 2>/dev/null; cp "$NANOCHAT_BASE_DIR"/base_eval/*.csv "$OUT/core_2rank.csv"
+      cmp -s "$OUT/core_1rank.csv" "$OUT/core_2rank.csv" && same=identical || same=DIFFERENT
+      summary+=("CORE 1 rank: $(grep -E 'CORE' "$OUT/core_1rank.log" | tail -1 | cut -c1-90)")
+      summary+=("CORE 2 ranks rc=$rc: CSV $same; GPUs used: $(cut -d, -f2 "$OUT/gpu_apps.txt" | sort -u | tr '\n' ' ')")
+      CE=(chat-eval -i base -g d6 --device-type cuda --tokenizer-dir tok --data-root "$TD" -a "ARC-Easy|GSM8K" -x 64)
+      timeout 200 ./nanochat "${CE[@]}" > "$OUT/chat_1rank.log" 2>&1
+      timeout 200 ./nanochat launch --nproc-per-node 2 -- "${CE[@]}" > "$OUT/chat_2rank.log" 2>&1; rc=$?
+      a=$(grep -E '^(Final|.* accuracy)' "$OUT/chat_1rank.log" | tr '\n' ' '); b=$(grep -E '^(Final|.* accuracy)' "$OUT/chat_2rank.log" | tr '\n' ' ')
+      [[ -n "$a" && "$a" == "$b" ]] && same=identical || same=DIFFERENT
+      summary+=("chat-eval 2 ranks rc=$rc: $same ($a)")
+      timeout 240 ./nanochat chat-sft --device-type cuda --tokenizer-dir tok --data-root "$TD" --model-tag d6 \
+        --mmlu-epochs 0 --num-iterations 240 --eval-every -1 --eval-tokens 65536 --chatcore-every 50 \
+        --chatcore-max-cat 300 --chatcore-max-sample 16 >> "$L" 2>&1
+      summary+=("chat-sft with ChatCORE rc=$?: $(grep -E 'ChatCORE' "$L" | tr '\n' ' ' | cut -c1-400)")
+      (cd "$OUT" && tar -czf multigpu.tar.gz multigpu.log core_* chat_* gpu_apps.txt && rm -f multigpu.log core_* chat_* gpu_apps.txt)
+      rm -rf "$W" ;;
     *) summary+=("unknown stage $stage") ;;
   esac
 done

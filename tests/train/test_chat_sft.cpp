@@ -3,6 +3,7 @@
 // one chat-sft step against the same step done directly with GPT forward/backward + MuonAdamW,
 // bitwise resume of chat-sft and mid-train, and a NaN loss stopping the run with its step.
 #include <gtest/gtest.h>
+#include <zlib.h>
 #include <omp.h>
 
 #include <cmath>
@@ -11,6 +12,9 @@
 #include "nanochat/core/error.h"
 #include "nanochat/core/file_io.h"
 #include "nanochat/core/log.h"
+#include "nanochat/engine/decoder.h"
+#include "nanochat/eval/tasks/chat_eval_runner.h"
+#include "nanochat/eval/tasks/chat_task_suite.h"
 #include "nanochat/model/activations.h"
 #include "nanochat/model/checkpoint.h"
 #include "nanochat/optim/muon_adamw.h"
@@ -78,10 +82,12 @@ const Tokenizer& tokenizer() {
 
 eval::tasks::TaskPtr list_task(std::vector<json> convs) { return std::make_shared<ListTask>(std::move(convs)); }
 
-// A base checkpoint (depth 2, T = 32) with an optimizer that has taken one step, so its moments are
-// not zero, in <root>/base/d2/.
-fs::path write_base_checkpoint(const fs::path& root) {
-  const auto config = model_config_for_depth(2, ShapeArgs{32, 32, 32, "SL", static_cast<int64_t>(tokenizer().vocab_size())});
+// A base checkpoint (depth 2, trained at T = 32) with an optimizer that has taken one step, so its
+// moments are not zero, in <root>/base/d2/. `model_seq` sets the model's own sequence_len (its rotary
+// table is 10x that), which generation needs room in.
+fs::path write_base_checkpoint(const fs::path& root, int64_t model_seq = 32) {
+  const auto config =
+      model_config_for_depth(2, ShapeArgs{32, 32, model_seq, "SL", static_cast<int64_t>(tokenizer().vocab_size())});
   model::GPT<float> m(config);
   init_weights(m, 7);
   optim::OptimizerSetup setup;
@@ -408,6 +414,98 @@ TEST(ChatSft, MissingTaskDataIsAnErrorUnlessSkipped) {
   EXPECT_EQ(r.train_parts, std::vector<std::string>{"SmolTalk(train)"});
   EXPECT_EQ(r.missing_tasks.size(), 4u);  // MMLU aux, GSM8K train, MMLU test, GSM8K test
   EXPECT_EQ(r.final_step, 1);  // num_iterations counts batches (2 per step after the prefetch): the 3rd ends the run
+}
+
+// Small local copies of the five ChatCORE tasks' files, short enough for the tiny model's context.
+fs::path write_chat_task_data(const fs::path& root) {
+  const fs::path wk = root / "core-eval" / "eval_data" / "world_knowledge";
+  fs::create_directories(wk);
+  std::string arc;
+  for (int i = 0; i < 5; ++i)
+    arc += json{{"query", "Question: " + std::to_string(i) + "+1?"}, {"choices", {"x", "y", "z"}}, {"gold", i % 3}}.dump() + "\n";
+  write_file_atomic(wk / "arc_easy.jsonl", arc);
+  write_file_atomic(wk / "arc_challenge.jsonl", arc);
+  fs::create_directories(root / "mmlu" / "data" / "test");
+  write_file_atomic(root / "mmlu" / "data" / "test" / "toy_test.csv", "q1,a,b,c,d,A\nq2,a,b,c,d,B\nq3,a,b,c,d,C\nq4,a,b,c,d,D\n");
+  fs::create_directories(root / "gsm8k");
+  write_file_atomic(root / "gsm8k" / "test.jsonl",
+                    json{{"question", "1+1?"}, {"answer", "1+1=<<1+1=2>>2\n#### 2"}}.dump() + "\n" +
+                        json{{"question", "2+2?"}, {"answer", "#### 4"}}.dump() + "\n");
+  fs::create_directories(root / "humaneval");
+  const std::string he = json{{"task_id", "HumanEval/0"},
+                              {"prompt", "def f(x):\n"},
+                              {"canonical_solution", "    return x + 1\n"},
+                              {"test", "def check(candidate):\n    assert candidate(1) == 2\n"},
+                              {"entry_point", "f"}}
+                             .dump() +
+                         "\n";
+  gzFile gz = gzopen((root / "humaneval" / "HumanEval.jsonl.gz").c_str(), "wb");
+  EXPECT_NE(gz, nullptr);
+  gzwrite(gz, he.data(), static_cast<unsigned>(he.size()));
+  gzclose(gz);
+  return root;
+}
+
+TEST(ChatSft, ChatCoreDuringSftOnTheCurrentWeights) {
+  test::TempDir dir;
+  write_base_checkpoint(dir.path(), 64);  // greedy generation of 512 tokens needs a 640-position rotary table
+  ChatSftOptions o = sft_options(dir.path());
+  o.common.data.data_root = write_chat_task_data(dir.path() / "task_data");
+  o.chatcore_every = 2;
+  o.chatcore_max_cat = 3;
+  o.chatcore_max_sample = 1;
+  const ChatTrainResult r = run_chat_sft(o);
+  // Every 2nd step after step 0, and the last step once.
+  std::vector<int64_t> want_steps;
+  for (int64_t k = 2; k < r.final_step; k += 2) want_steps.push_back(k);
+  want_steps.push_back(r.final_step);
+  std::vector<int64_t> got_steps;
+  for (const auto& c : r.chatcore) got_steps.push_back(c.step);
+  EXPECT_EQ(got_steps, want_steps);
+  const double base[] = {0.25, 0.25, 0.25, 0.0, 0.0};
+  const char* names[] = {"ARC-Easy", "ARC-Challenge", "MMLU", "GSM8K", "HumanEval"};
+  for (const auto& c : r.chatcore) {
+    ASSERT_EQ(c.accuracy.size(), 5u);
+    EXPECT_FALSE(c.partial);
+    double all = 0, cat = 0;
+    for (int t = 0; t < 5; ++t) {
+      const double a = c.accuracy.at(names[t]);
+      EXPECT_GE(a, 0.0);
+      EXPECT_LE(a, 1.0);
+      all += (a - base[t]) / (1 - base[t]);
+      if (t < 3) cat += (a - base[t]) / (1 - base[t]);
+    }
+    EXPECT_NEAR(c.chatcore, all / 5, 1e-12);
+    EXPECT_NEAR(c.chatcore_cat, cat / 3, 1e-12);
+  }
+  // The last evaluation saw the final weights: the checkpoint's own ARC-Easy/MMLU scores match.
+  model::GPT<float> m(model::load_meta(model::meta_file(r.checkpoint_dir, r.final_step)).model_config);
+  model::load_weights(model::model_file(r.checkpoint_dir, r.final_step), m);
+  const auto decoder = engine::make_cpu_decoder(m);
+  for (const char* name : {"ARC-Easy", "MMLU"}) {
+    const auto task = eval::tasks::make_chat_task(name, o.common.data.data_root, "");
+    const auto t = eval::tasks::run_categorical_eval(*decoder, tokenizer(), *task, 3, 2);
+    EXPECT_EQ(t.accuracy(), r.chatcore.back().accuracy.at(name)) << name;
+  }
+
+  // A task without data stops the run before training, naming it; --skip-missing-tasks scores the rest.
+  fs::remove(o.common.data.data_root / "humaneval" / "HumanEval.jsonl.gz");
+  o.common.checkpoint_root = (dir.path() / "sft2").string();
+  try {
+    run_chat_sft(o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("HumanEval"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("HumanEval.jsonl.gz not found"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(fs::exists(dir.path() / "sft2"));
+  o.common.skip_missing_tasks = true;
+  const ChatTrainResult partial = run_chat_sft(o);
+  ASSERT_FALSE(partial.chatcore.empty());
+  EXPECT_TRUE(partial.chatcore.back().partial);
+  EXPECT_EQ(partial.chatcore.back().accuracy.count("HumanEval"), 0u);
+  EXPECT_EQ(partial.chatcore.back().accuracy.size(), 4u);
 }
 
 TEST(MidTrain, TrainsSavesAndResumesExactly) {

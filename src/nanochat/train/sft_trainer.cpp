@@ -10,6 +10,7 @@
 #include "nanochat/core/file_io.h"
 #include "nanochat/core/log.h"
 #include "nanochat/core/paths.h"
+#include "nanochat/engine/decoder.h"
 #include "nanochat/model/activations.h"
 #include "nanochat/model/checkpoint.h"
 #include "nanochat/model/model_stats.h"
@@ -153,6 +154,8 @@ struct Stage {
   bool log_epoch = true;        // SFT's log line has the epoch
   bool tok_sec_per_step = true;  // SFT: total_batch_size / dt; mid (v0.1.0): B*T*world / dt
   ojson user_config;
+  // Runs after the step's val-bpb evaluation, where the original evaluates ChatCORE (SFT only).
+  std::function<void(int64_t step, bool last_step, ChatTrainResult& result)> after_eval;
 };
 
 template <class Loader>
@@ -236,6 +239,7 @@ ChatTrainResult run_stage(Stage& s) {
       result.min_val_bpb = std::min(result.min_val_bpb, r.bpb);
       result.evals.push_back({step, r.bpb});
     }
+    if (s.after_eval) s.after_eval(step, last_step, result);
     const bool periodic_save = c.save_every > 0 && step > 0 && step % c.save_every == 0 && step != c.resume_from_step;
     if (s.write_checkpoints && (last_step || periodic_save)) {
       nlohmann::json st;
@@ -386,10 +390,6 @@ ChatTrainResult run_chat_sft(const ChatSftOptions& o) {
   if (o.warmup_ratio < 0 || o.warmdown_ratio < 0 || o.warmup_ratio + o.warmdown_ratio > 1)
     usage_fail("--warmup-ratio {} and --warmdown-ratio {} must be >= 0 and sum to at most 1", o.warmup_ratio,
                o.warmdown_ratio);
-  if (o.chatcore_every > 0)
-    log_warn("ChatCORE during SFT is not available in nanochat.cpp's trainer yet: --chatcore-every {} is ignored (run "
-             "'nanochat chat-eval -i sft' afterwards; pass --chatcore-every=-1 to silence this)",
-             o.chatcore_every);
   Loaded l = load_source(o.common, o.model_tag, o.model_step);
   const model::CheckpointMeta& meta = l.source.meta;
 
@@ -480,6 +480,23 @@ ChatTrainResult run_chat_sft(const ChatSftOptions& o) {
   };
   s.checkpoint_dir = output_dir(o.common, "chatsft_checkpoints", o.model_tag, meta.model_config);
   s.user_config = user_config_json(o);
+  if (o.chatcore_every > 0) {
+    ChatCoreSettings cs;
+    const ChatDataPaths paths = ChatDataPaths::with_defaults(o.common.data);
+    cs.data_root = paths.data_root;
+    cs.word_list = paths.word_list;
+    cs.max_cat = o.chatcore_max_cat;
+    cs.max_sample = o.chatcore_max_sample;
+    cs.batch_size = s.B;
+    // Checked before training, so a missing task cannot end a long run at its first evaluation.
+    const std::vector<std::string> tasks = chatcore_tasks_with_data(cs, o.common.skip_missing_tasks);
+    s.after_eval = [&, cs, tasks, every = o.chatcore_every](int64_t step, bool last_step, ChatTrainResult& out) {
+      if (!(last_step || (step > 0 && step % every == 0))) return;
+      backend->sync_to_host(/*with_optimizer_state=*/false);
+      const std::unique_ptr<engine::Decoder> decoder = engine::make_decoder(device, backend->host_model());
+      out.chatcore.push_back(evaluate_chatcore(*decoder, *l.tokenizer, tasks, cs, step));
+    };
+  }
   ChatTrainResult result = run_stage<SftPackingLoader>(s);
   result.train_parts = m.train_parts;
   result.missing_tasks = m.missing;

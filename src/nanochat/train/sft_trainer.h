@@ -27,6 +27,7 @@
 
 #include "nanochat/eval/tasks/task.h"
 #include "nanochat/model/gpt.h"
+#include "nanochat/train/sft_chatcore.h"
 #include "nanochat/train/base_trainer.h"
 #include "nanochat/train/chat_mixture.h"
 
@@ -100,6 +101,7 @@ struct ChatTrainResult {
   std::optional<double> val_bpb;
   double min_val_bpb = 0;
   std::vector<std::string> train_parts, missing_tasks;
+  std::vector<ChatCoreRecord> chatcore;  // chat_sft's ChatCORE evaluations (--chatcore-every)
 };
 
 nlohmann::ordered_json user_config_json(const ChatSftOptions& o);
