@@ -6,6 +6,7 @@
 // Task data comes from local files (--data-root; the original downloads from HF):
 //   gsm8k/test.jsonl, mmlu/data/test/*.csv, humaneval/HumanEval.jsonl.gz, core-eval/ (ARC).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -133,9 +134,10 @@ int chat_eval(const Args& args) {
     NC_CHECK(records.good(), "--records: cannot write {}", path);
   }
   std::string current_task;
-  const eval::tasks::ChatEvalRecord record = [&](int64_t i, const std::string& answer, bool correct) {
-    records << nlohmann::json{{"task", current_task}, {"i", i}, {"answer", answer}, {"correct", correct}}.dump()
-            << "\n";
+  const eval::tasks::ChatEvalRecord record = [&](int64_t i, const std::string& answer, bool correct, float margin) {
+    nlohmann::json line{{"task", current_task}, {"i", i}, {"answer", answer}, {"correct", correct}};
+    if (std::isfinite(margin)) line["margin"] = margin;
+    records << line.dump() << "\n";
   };
   const eval::tasks::ChatEvalRecord no_record;
 

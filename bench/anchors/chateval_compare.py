@@ -13,7 +13,17 @@ same_answer = sum(a["answer"] == b["answer"] for a, b in zip(ours[:n], orig[:n])
 same_verdict = sum(a["correct"] == b["correct"] for a, b in zip(ours[:n], orig[:n]))
 print(f"problems: ours {len(ours)}, original {len(orig)}; correct: ours {sum(r['correct'] for r in ours)}, "
       f"original {sum(r['correct'] for r in orig)}; same answer {same_answer}/{n}, same verdict {same_verdict}/{n}")
+margins = sorted(r["margin"] for r in ours if "margin" in r)
+if margins:  # categorical: our pick's logit lead over the runner-up, for scale
+    q = lambda f: margins[min(len(margins) - 1, int(f * len(margins)))]
+    print(f"our margins (best - runner-up logit): median {q(0.5):.4f}, 10th percentile {q(0.1):.4f}, "
+          f"1st percentile {q(0.01):.4f}")
 for a, b in zip(ours[:n], orig[:n]):
+    if a["answer"] != b["answer"] and "margin" in a:
+        rank = sum(m < a["margin"] for m in margins)
+        print(f"  problem {a['i']}: ours {a['answer']} ({a['correct']}), original {b['answer']} ({b['correct']}); "
+              f"our margin {a['margin']:.4f} (smaller than {100 * (1 - rank / len(margins)):.1f}% of all margins)")
+        continue
     if a["answer"] != b["answer"]:
         # Where two greedy completions part: the first differing character, with a little context.
         k = next((i for i, (x, y) in enumerate(zip(a["answer"], b["answer"])) if x != y),

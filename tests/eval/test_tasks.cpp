@@ -396,6 +396,22 @@ std::string reference_letter(model::GPT<float>& gpt, const Tokenizer& tok, const
   return best;
 }
 
+// The reference's lead of the best letter over the runner-up, from the same full logits.
+float reference_margin(const model::GPT<float>& gpt, const Tokenizer& tok, const json& conv) {
+  const auto prompt = render_for_completion(tok, conv);
+  const auto T = static_cast<int64_t>(prompt.size());
+  model::Activations<float> acts(gpt.config(), 1, T);
+  std::vector<int64_t> idx(prompt.begin(), prompt.end());
+  gpt.forward(acts, idx.data(), nullptr);
+  std::vector<float> logits(static_cast<size_t>(T * gpt.config().vocab_size));
+  gpt.logits(acts, logits.data());
+  const float* last = logits.data() + (T - 1) * gpt.config().vocab_size;
+  std::vector<float> z;
+  for (const auto& l : conv["letters"]) z.push_back(last[tok.encode(l.get<std::string>())[0]]);
+  std::sort(z.rbegin(), z.rend());
+  return z[0] - z[1];
+}
+
 TEST(ChatEvalRunner, CategoricalMatchesFullLogitsAcrossPadding) {
   NC_REQUIRE_SHARED(model_path, "golden/gpt_tiny_gqa_window.safetensors");
   SafetensorsReader file(model_path);
@@ -412,6 +428,13 @@ TEST(ChatEvalRunner, CategoricalMatchesFullLogitsAcrossPadding) {
   ASSERT_EQ(batched.size(), convs.size());
   for (size_t i = 0; i < convs.size(); ++i) {
     EXPECT_EQ(batched[i], reference_letter(gpt, tok, convs[i])) << i;
+  }
+  // pick_letters: the same letters, each with its lead over the runner-up (what --records reports).
+  const auto picks = pick_letters(*decoder, tok, convs);
+  for (size_t i = 0; i < convs.size(); ++i) {
+    EXPECT_EQ(picks[i].letter, batched[i]) << i;
+    EXPECT_GT(picks[i].margin, 0.0f) << i;
+    EXPECT_NEAR(picks[i].margin, reference_margin(gpt, tok, convs[i]), 1e-4f) << i;
   }
   // The tally equals the count of references the model hits, whatever the batch size.
   int64_t expected = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "nanochat/core/error.h"
@@ -38,6 +39,13 @@ ChatEvalTally sum_across_ranks(ChatEvalTally local, ProcessGroup* group) {
 
 std::vector<std::string> predict_letters(const engine::Decoder& model, const Tokenizer& tok,
                                          std::span<const nlohmann::json> conversations) {
+  std::vector<std::string> out;
+  for (auto& p : pick_letters(model, tok, conversations)) out.push_back(std::move(p.letter));
+  return out;
+}
+
+std::vector<LetterPick> pick_letters(const engine::Decoder& model, const Tokenizer& tok,
+                                     std::span<const nlohmann::json> conversations) {
   if (conversations.empty()) return {};
   const auto& cfg = model.config();
   const auto B = static_cast<int64_t>(conversations.size());
@@ -63,14 +71,14 @@ std::vector<std::string> predict_letters(const engine::Decoder& model, const Tok
   model.score(idx, B, T, positions, logits);
 
   std::map<std::string, TokenId> cache;
-  std::vector<std::string> out;
+  std::vector<LetterPick> out;
   for (int64_t r = 0; r < B; ++r) {
     const auto& conv = conversations[static_cast<size_t>(r)];
     const float* z_row = logits.data() + r * V;
     const auto letters = conv.at("letters");
     NC_CHECK(letters.is_array() && !letters.empty(), "chat eval: conversation {} has no 'letters'", r);
     std::string best;
-    float best_logit = 0;
+    float best_logit = 0, runner_up = -std::numeric_limits<float>::infinity();
     for (size_t k = 0; k < letters.size(); ++k) {
       const std::string letter = letters[k].get<std::string>();
       const TokenId id = letter_token(tok, letter, cache);
@@ -78,11 +86,14 @@ std::vector<std::string> predict_letters(const engine::Decoder& model, const Tok
                id);
       const float capped = z_row[id];
       if (k == 0 || capped > best_logit) {  // first maximum on ties, as torch.argmax
+        if (k > 0) runner_up = best_logit;
         best_logit = capped;
         best = letter;
+      } else {
+        runner_up = std::max(runner_up, capped);
       }
     }
-    out.push_back(std::move(best));
+    out.push_back({std::move(best), letters.size() > 1 ? best_logit - runner_up : 0.0f});
   }
   return out;
 }
@@ -97,10 +108,10 @@ ChatEvalTally run_categorical_eval(const engine::Decoder& model, const Tokenizer
   for (int64_t b0 = rank * batch_size; b0 < n; b0 += world * batch_size) {
     std::vector<nlohmann::json> convs;
     for (int64_t i = b0; i < std::min(n, b0 + batch_size); ++i) convs.push_back(task.at(i));
-    const auto predicted = predict_letters(model, tok, convs);
+    const auto picks = pick_letters(model, tok, convs);
     for (size_t k = 0; k < convs.size(); ++k) {
-      const bool correct = task.evaluate(convs[k], predicted[k]);
-      if (record) record(b0 + static_cast<int64_t>(k), predicted[k], correct);
+      const bool correct = task.evaluate(convs[k], picks[k].letter);
+      if (record) record(b0 + static_cast<int64_t>(k), picks[k].letter, correct, picks[k].margin);
       tally.passed += correct ? 1 : 0;
       ++tally.total;
     }
@@ -125,7 +136,7 @@ ChatEvalTally run_generative_eval(const engine::Engine& eng, const Task& task, i
       // Every sample is judged (HumanEval runs each), as the original's any() over a list.
       const std::string text = tok.decode(completion);
       const bool correct = task.evaluate(conv, text);
-      if (record) record(i, text, correct);
+      if (record) record(i, text, correct, std::numeric_limits<float>::quiet_NaN());
       passed = passed || correct;
     }
     tally.passed += passed ? 1 : 0;

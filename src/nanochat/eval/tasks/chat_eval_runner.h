@@ -30,13 +30,21 @@ struct ChatEvalTally {
 };
 
 // The letter the model picks for each conversation (each has a "letters" list of one-token strings),
-// all in one forward.
+// all in one forward, and how far its logit is above the runner-up's (0 with a single letter): a
+// margin near the logits' rounding is a near-tie two implementations may break differently.
+struct LetterPick {
+  std::string letter;
+  float margin = 0;
+};
+std::vector<LetterPick> pick_letters(const engine::Decoder& model, const Tokenizer& tok,
+                                     std::span<const nlohmann::json> conversations);
 std::vector<std::string> predict_letters(const engine::Decoder& model, const Tokenizer& tok,
                                          std::span<const nlohmann::json> conversations);
 
 // Called once per judged answer (a predicted letter, or one sample's completion) with its problem index,
 // in the order this rank judges them: per-problem records for comparing two evaluators.
-using ChatEvalRecord = std::function<void(int64_t problem, const std::string& answer, bool correct)>;
+// `margin`: the categorical pick's lead over the runner-up (LetterPick), NaN for generative answers.
+using ChatEvalRecord = std::function<void(int64_t problem, const std::string& answer, bool correct, float margin)>;
 
 // Problems 0..n-1 of a categorical task, batch_size per forward (group: see above; null = one rank).
 ChatEvalTally run_categorical_eval(const engine::Decoder& model, const Tokenizer& tok, const Task& task, int64_t n,
