@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "nanochat/core/error.h"
 #include "nanochat/data/parquet_reader.h"
@@ -32,6 +33,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         try {
           (void)file.read_text_column(rg, column);
+        } catch (const nanochat::Error&) {
+        }
+        // The nested paths: levels of every leaf, and the list readers on each top-level column name.
+        try {
+          (void)file.read_levels(rg, column);
+        } catch (const nanochat::Error&) {
+        }
+        const std::string top = column.substr(0, column.find('.'));
+        try {
+          (void)file.read_int64_list_column(rg, top);
+        } catch (const nanochat::Error&) {
+        }
+        try {
+          const std::string_view fields[] = {"content", "role"};
+          (void)file.read_list_of_struct_column(rg, top, fields);
         } catch (const nanochat::Error&) {
         }
       }

@@ -164,6 +164,10 @@ int chat_eval(const Args& args) {
       std::printf("\n");
     }
     results[name] = t.accuracy();
+    if (records.is_open()) {  // a full disk must not leave a silently truncated record file
+      records.flush();
+      NC_CHECK(records.good(), "--records: writing {} failed", records_path);
+    }
     if (!main_rank) continue;
     print_final(t);
     std::printf("%s accuracy: %.2f%%\n", name.c_str(), 100.0 * t.accuracy());

@@ -189,16 +189,19 @@ int launch(const Args& args) {
   int running = world;
   while (running > 0) {
     int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, 0);
-    if (pid < 0) {
-      if (errno == EINTR && g_signal != 0) {
-        log_error("launch: interrupted by signal {}; stopping the ranks", static_cast<int>(g_signal));
-        stop_ranks(pids);
-        return 128 + g_signal;
-      }
-      if (errno == EINTR) continue;
-      fail("launch: waitpid failed: {}", std::strerror(errno));
+    // Polled rather than blocking: a signal that lands between the g_signal check and a blocking
+    // waitpid would not interrupt it, and the launcher would not stop the ranks until one exited.
+    if (g_signal != 0) {
+      log_error("launch: interrupted by signal {}; stopping the ranks", static_cast<int>(g_signal));
+      stop_ranks(pids);
+      return 128 + g_signal;
     }
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid == 0 || (pid < 0 && errno == EINTR)) {
+      ::usleep(20000);
+      continue;
+    }
+    if (pid < 0) fail("launch: waitpid failed: {}", std::strerror(errno));
     const auto it = std::find(pids.begin(), pids.end(), pid);
     if (it == pids.end()) continue;
     const int rank = static_cast<int>(it - pids.begin());

@@ -6,9 +6,22 @@ original's (original_stage.py chateval), same task, checkpoint and problem order
 import json
 import sys
 
-ours = [json.loads(l) for l in open(sys.argv[1])]
-orig = [json.loads(l) for l in open(sys.argv[2])]
-n = min(len(ours), len(orig))
+def first_per_problem(path):
+    """One record per problem index (the first sample's), in index order: runs split over ranks
+    (concatenated .rankN files) or with several samples still line up."""
+    seen = {}
+    for line in open(path):
+        r = json.loads(line)
+        seen.setdefault(r["i"], r)
+    return [seen[i] for i in sorted(seen)]
+
+
+ours = first_per_problem(sys.argv[1])
+orig = first_per_problem(sys.argv[2])
+common = sorted({r["i"] for r in ours} & {r["i"] for r in orig})
+ours = [r for r in ours if r["i"] in set(common)]
+orig = [r for r in orig if r["i"] in set(common)]
+n = len(common)
 same_answer = sum(a["answer"] == b["answer"] for a, b in zip(ours[:n], orig[:n]))
 same_verdict = sum(a["correct"] == b["correct"] for a, b in zip(ours[:n], orig[:n]))
 print(f"problems: ours {len(ours)}, original {len(orig)}; correct: ours {sum(r['correct'] for r in ours)}, "

@@ -360,6 +360,48 @@ TEST(ProcessGroup, BusyPortIsNamed) {
   EXPECT_NE(err.find(fmt::format("cannot listen on MASTER_PORT={}", port)), std::string::npos) << err;
 }
 
+// A connection to the port that is not a rank (a scanner: silent, or sending garbage, or claiming an
+// impossible rank) is dropped; the real ranks still form the group (it used to stall setup for the whole
+// timeout and then fail, and an out-of-range rank wrote outside the peer table).
+TEST(ProcessGroup, StrayConnectionsAreDropped) {
+  const int port = free_port();
+  const auto outcomes = run_ranks({0, 1}, [&](int rank) {
+    std::vector<int> strays;
+    if (rank == 1) {
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      for (int k = 0; k < 3; ++k) {
+        int fd = -1;
+        for (int attempt = 0; attempt < 200 && fd < 0; ++attempt) {  // until rank 0 listens
+          fd = ::socket(AF_INET, SOCK_STREAM, 0);
+          if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+            ::close(fd);
+            fd = -1;
+            std::this_thread::sleep_for(10ms);
+          }
+        }
+        if (fd < 0) return 9;
+        if (k == 1) {
+          const char junk[64] = "GET / HTTP/1.0\r\n\r\n";
+          (void)::send(fd, junk, sizeof junk, MSG_NOSIGNAL);
+        }
+        strays.push_back(fd);  // k == 0 stays silent; k == 2 closes without a word
+        if (k == 2) ::close(fd);
+      }
+    }
+    ProcessGroup g(env_for(rank, 2, port), 20s);
+    std::vector<int64_t> v{rank + 1};
+    g.all_reduce_sum(v);
+    for (size_t k = 0; k + 1 < strays.size(); ++k) ::close(strays[k]);
+    return v[0] == 3 ? 0 : 1;
+  });
+  EXPECT_EQ(outcomes[0].exit_code, 0) << outcomes[0].error;
+  EXPECT_EQ(outcomes[1].exit_code, 0) << outcomes[1].error;
+  EXPECT_LT(outcomes[0].seconds, 15.0);
+}
+
 TEST(ProcessGroup, WorldSizeMismatchIsRefused) {
   const int port = free_port();
   const auto outcomes = run_ranks({0, 1}, [&](int rank) {

@@ -478,7 +478,8 @@ TEST(ChatSft, ChatCoreDuringSftOnTheCurrentWeights) {
     EXPECT_NEAR(c.chatcore, all / 5, 1e-12);
     EXPECT_NEAR(c.chatcore_cat, cat / 3, 1e-12);
   }
-  // The last evaluation saw the final weights: the checkpoint's own ARC-Easy/MMLU scores match.
+  // The last evaluation's categorical scores are the final checkpoint's (a weak check on a tiny model at
+  // chance, but it fails if the evaluation read other weights and their picks differ).
   model::GPT<float> m(model::load_meta(model::meta_file(r.checkpoint_dir, r.final_step)).model_config);
   model::load_weights(model::model_file(r.checkpoint_dir, r.final_step), m);
   const auto decoder = engine::make_cpu_decoder(m);
@@ -500,6 +501,18 @@ TEST(ChatSft, ChatCoreDuringSftOnTheCurrentWeights) {
     EXPECT_NE(msg.find("HumanEval.jsonl.gz not found"), std::string::npos) << msg;
   }
   EXPECT_FALSE(fs::exists(dir.path() / "sft2"));
+  // Data that exists but does not parse also stops the run before training, not at the first evaluation.
+  const fs::path gsm = o.common.data.data_root / "gsm8k" / "test.jsonl";
+  const std::string good_gsm = read_file(gsm);
+  write_file_atomic(gsm, "{\"question\": \"1+1?\"}\n");
+  try {
+    run_chat_sft(o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("GSM8K"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir.path() / "sft2"));
+  write_file_atomic(gsm, good_gsm);
   o.common.skip_missing_tasks = true;
   const ChatTrainResult partial = run_chat_sft(o);
   ASSERT_FALSE(partial.chatcore.empty());

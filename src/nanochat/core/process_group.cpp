@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "nanochat/core/error.h"
+#include "nanochat/core/log.h"
 
 namespace nanochat {
 
@@ -255,12 +256,22 @@ void resolve(const DistEnv& env, AddrList& out, int flags) {
     fail("cannot resolve MASTER_ADDR={} (port {}): {}", env.master_addr, env.master_port, ::gai_strerror(rc));
 }
 
-// Rank 0's listening socket: the wildcard address of MASTER_ADDR's family, so peers reach it however
-// they route to MASTER_ADDR.
+bool is_loopback(const addrinfo* ai) {
+  if (ai->ai_family == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+  if (ai->ai_family == AF_INET6)
+    return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr);
+  return false;
+}
+
+// Rank 0's listening socket. A loopback MASTER_ADDR (what `nanochat launch` sets) binds loopback only, so
+// nothing off the machine can reach the port; otherwise the wildcard address of MASTER_ADDR's family, so
+// peers reach it however they route to MASTER_ADDR.
 Fd listen_on(const DistEnv& env) {
   AddrList addrs;
   resolve(env, addrs, 0);
   const int family = addrs.head->ai_family;
+  const bool loopback = is_loopback(addrs.head);
   Fd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) fail("rank 0: cannot create a socket: {}", std::strerror(errno));
   const int one = 1;
@@ -269,13 +280,13 @@ Fd listen_on(const DistEnv& env) {
   if (family == AF_INET6) {
     sockaddr_in6 a{};
     a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_any;
+    a.sin6_addr = loopback ? in6addr_loopback : in6addr_any;
     a.sin6_port = htons(static_cast<uint16_t>(env.master_port));
     rc = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a);
   } else {
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    a.sin_addr.s_addr = htonl(loopback ? INADDR_LOOPBACK : INADDR_ANY);
     a.sin_port = htons(static_cast<uint16_t>(env.master_port));
     rc = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a);
   }
@@ -378,8 +389,25 @@ ProcessGroup::ProcessGroup(const DistEnv& env, std::chrono::milliseconds timeout
       Fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
       if (conn.get() < 0) continue;
       set_socket_options(conn.get());
-      const Frame hello = recv_frames({conn.get()}, {"a connecting rank"}, deadline, timeout_, "connection setup")[0];
+      // Something else may connect to the port (a scanner, a health check): a connection that does not
+      // greet as a rank within a few seconds, or greets with garbage, is dropped, not fatal.
+      constexpr auto kGreetingTimeout = std::chrono::seconds(5);
+      const auto greet_deadline = std::min(deadline, Clock::now() + kGreetingTimeout);
+      Frame hello;
+      try {
+        hello = recv_frames({conn.get()}, {"a connecting rank"}, greet_deadline,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(kGreetingTimeout), "connection setup")[0];
+      } catch (const Error& e) {
+        log_warn("rank 0: dropped a connection to MASTER_PORT={} that did not greet as a rank ({})", env.master_port,
+                 e.what());
+        continue;
+      }
       const Header& h = hello.header;
+      if (h.op != hello_op || h.arg == 0 || h.arg >= static_cast<uint32_t>(world_size_)) {
+        log_warn("rank 0: dropped a connection to MASTER_PORT={} that greeted with {} and RANK={} (WORLD_SIZE={})",
+                 env.master_port, op_name(h.op), h.arg, world_size_);
+        continue;
+      }
       auto refuse = [&](const std::string& why) {
         Header e;
         e.op = hello_op;
@@ -391,11 +419,8 @@ ProcessGroup::ProcessGroup(const DistEnv& env, std::chrono::milliseconds timeout
         }
         fail("rank 0: {}", why);
       };
-      if (h.op != hello_op) refuse(fmt::format("a peer opened with {} instead of connection setup", op_name(h.op)));
       if (static_cast<int>(h.status) != world_size_)
         refuse(fmt::format("rank {} says WORLD_SIZE={}, rank 0 has WORLD_SIZE={}", h.arg, h.status, world_size_));
-      if (h.arg == 0 || static_cast<int>(h.arg) >= world_size_)
-        refuse(fmt::format("a peer claims RANK={} (WORLD_SIZE={})", h.arg, world_size_));
       auto& slot = links_->peers[h.arg];
       if (slot.get() >= 0) refuse(fmt::format("two processes claim RANK={}", h.arg));
       slot = std::move(conn);

@@ -412,7 +412,7 @@ std::vector<StructList> ParquetFile::read_list_of_struct_column(int row_group, s
         // Report an unsupported layout (map, list of lists, ...) before a missing field.
         resolve_list_shape(*under.front(), list_column, true);
         std::string names;
-        for (const LeafColumn* leaf : under) names += (names.empty() ? "" : ", ") + leaf->nodes.back().name;
+        for (const LeafColumn* leaf : under) names += (names.empty() ? "" : ", ") + (leaf->nodes.empty() ? leaf->path : leaf->nodes.back().name);
         fail("list elements have no field '{}' (fields: {})", field, names);
       }
       NC_CHECK(found->type == PhysicalType::ByteArray, "field '{}' has physical type {}, not BYTE_ARRAY",

@@ -15,7 +15,10 @@ LoadedModel load_model(const std::string& source, const std::optional<std::strin
   model::CheckpointSource src = model::locate_checkpoint(
       root, model_tag, step,
       fmt::format("train a model first: nanochat {}",
-                  source == "base" ? "base-train" : source == "sft" ? "chat-sft" : "chat-rl"));
+                  source == "base"  ? "base-train"
+                  : source == "sft" ? "chat-sft"
+                  : source == "mid" ? "mid-train"
+                                    : "chat-rl"));
   out.model_tag = src.tag;
   out.checkpoint_dir = src.dir;
   out.step = src.step;

@@ -3,7 +3,8 @@
 // that is an error (the default) or the task is skipped (--skip-missing-tasks).
 //
 // Layout under data_root (default $NANOCHAT_BASE_DIR/task_data):
-//   smoltalk/{train,test}.jsonl|.json        SmolTalk (eval/tasks/smoltalk.h)
+//   smoltalk/                                SmolTalk: {train,test}.jsonl|.json, or HF's parquet shards
+//                                            (data/{split}-*.parquet, ...; eval/tasks/smoltalk.h)
 //   mmlu/data/test/*_test.csv                MMLU test (hendrycks CSVs)
 //   mmlu/data/auxiliary_train/*.csv          MMLU auxiliary_train (hendrycks CSVs)
 //   gsm8k/{train,test}.jsonl                 GSM8K

@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "nanochat/engine/decoder.h"
+#include "nanochat/eval/tasks/task.h"
 #include "nanochat/tokenizer/tokenizer.h"
 
 namespace nanochat::train {
@@ -31,12 +33,18 @@ struct ChatCoreRecord {
   bool partial = false;  // some of the five tasks had no data (--skip-missing-tasks)
 };
 
-// The five tasks whose data exists under settings.data_root. A missing one is an Error naming its path,
-// unless skip_missing (then a warning, and the score is labelled partial).
-std::vector<std::string> chatcore_tasks_with_data(const ChatCoreSettings& settings, bool skip_missing);
+struct ChatCoreTask {
+  std::string name;
+  std::shared_ptr<const eval::tasks::Task> task;
+};
 
-// Evaluates `tasks` (from chatcore_tasks_with_data) on the decoder's weights and logs the result.
+// The five tasks, loaded once before training so that bad or missing data stops the run before it
+// starts, not at its first evaluation. A task that fails to load is an Error naming it and why, unless
+// skip_missing (then a warning, and the score is labelled partial).
+std::vector<ChatCoreTask> load_chatcore_tasks(const ChatCoreSettings& settings, bool skip_missing);
+
+// Evaluates `tasks` on the decoder's weights and logs the result.
 ChatCoreRecord evaluate_chatcore(const engine::Decoder& decoder, const Tokenizer& tokenizer,
-                                 const std::vector<std::string>& tasks, const ChatCoreSettings& settings, int64_t step);
+                                 const std::vector<ChatCoreTask>& tasks, const ChatCoreSettings& settings, int64_t step);
 
 }  // namespace nanochat::train

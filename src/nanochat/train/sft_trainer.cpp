@@ -489,7 +489,7 @@ ChatTrainResult run_chat_sft(const ChatSftOptions& o) {
     cs.max_sample = o.chatcore_max_sample;
     cs.batch_size = s.B;
     // Checked before training, so a missing task cannot end a long run at its first evaluation.
-    const std::vector<std::string> tasks = chatcore_tasks_with_data(cs, o.common.skip_missing_tasks);
+    const std::vector<ChatCoreTask> tasks = load_chatcore_tasks(cs, o.common.skip_missing_tasks);
     s.after_eval = [&, cs, tasks, every = o.chatcore_every](int64_t step, bool last_step, ChatTrainResult& out) {
       if (!(last_step || (step > 0 && step % every == 0))) return;
       backend->sync_to_host(/*with_optimizer_state=*/false);

@@ -31,16 +31,6 @@ bool is_chat_task(const std::string& name) {
          std::any_of(std::begin(kTasks), std::end(kTasks), [&](const ChatTaskSpec& s) { return name == s.name; });
 }
 
-fs::path chat_task_data(const std::string& name, const fs::path& data_root, const fs::path& word_list) {
-  if (name == "ARC-Easy") return data_root / "core-eval" / "eval_data" / "world_knowledge" / "arc_easy.jsonl";
-  if (name == "ARC-Challenge") return data_root / "core-eval" / "eval_data" / "world_knowledge" / "arc_challenge.jsonl";
-  if (name == "MMLU") return data_root / "mmlu" / "data" / "test";
-  if (name == "GSM8K") return data_root / "gsm8k" / "test.jsonl";
-  if (name == "HumanEval") return data_root / "humaneval" / "HumanEval.jsonl.gz";
-  if (name == kSpellingBeeTask) return word_list;
-  fail("unknown chat task '{}'", name);
-}
-
 std::unique_ptr<Task> make_chat_task(const std::string& name, const fs::path& data_root, const fs::path& word_list) {
   if (name == "ARC-Easy" || name == "ARC-Challenge") return std::make_unique<ARC>(data_root / "core-eval", name, "test");
   if (name == "MMLU") return std::make_unique<MMLU>(data_root / "mmlu" / "data", "test");

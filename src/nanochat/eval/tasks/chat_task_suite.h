@@ -25,9 +25,8 @@ inline constexpr const char* kSpellingBeeTask = "SpellingBee";
 bool is_chat_task(const std::string& name);  // one of the five, or SpellingBee
 
 // Local data (the original downloads from HF): core-eval/ (ARC), mmlu/data/test/, gsm8k/test.jsonl,
-// humaneval/HumanEval.jsonl.gz under data_root; SpellingBee reads the word list.
-std::filesystem::path chat_task_data(const std::string& name, const std::filesystem::path& data_root,
-                                     const std::filesystem::path& word_list);
+// humaneval/HumanEval.jsonl.gz under data_root; SpellingBee reads the word list. Missing or bad data
+// is an Error from the task's loader, naming the file.
 std::unique_ptr<Task> make_chat_task(const std::string& name, const std::filesystem::path& data_root,
                                      const std::filesystem::path& word_list);
 
