@@ -1,12 +1,15 @@
 #include "nanochat/model/gpt_cuda_inference.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "nanochat/core/bf16.h"
 #include "nanochat/core/error.h"
 #include "nanochat/kernels/cuda/attention.h"
 #include "nanochat/kernels/cuda/check.h"
+#include "nanochat/kernels/cuda/decode_gemv.h"
 #include "nanochat/kernels/cuda/linear.h"
 #include "nanochat/kernels/cuda/ops.h"
 #include "nanochat/kernels/ops.h"
@@ -28,6 +31,7 @@ size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 GptCudaInference::GptCudaInference(const GPT<float>& host, cuda::CudaContext& ctx) : config_(host.config()), ctx_(ctx) {
   const GPTConfig& c = config_;
+  if (const char* e = std::getenv("NANOCHAT_DECODE_GEMV"); e != nullptr && std::string_view(e) == "0") decode_gemv_ = false;
   const int64_t C = c.n_embd, KV = c.kv_dim(), Vp = c.padded_vocab_size(), L = c.n_layer;
   const ModelPtrs<const float> p = bind_pointers<const float>(c, host.layout(), host.params().data());
 
@@ -221,11 +225,24 @@ void GptCudaInference::run_forward(CudaKVCache& cache, const Workspace& ws, int6
                                   static_cast<size_t>(C) * 2, static_cast<size_t>(B), cudaMemcpyDeviceToDevice, st));
 
   const bf16* x = ws.x0;
+  // Batch 1 only: measured on an H100 at d20 (bench/RESULTS.md), the fused products win at one row
+  // (0.965 vs 1.07 ms per step) and lose to cuBLASLt from four (1.41 vs 1.11 ms).
+  const bool fused = decode_kernels && T == 1 && R == 1 && decode_gemv_ && kc::decode_gemv_supported(R, C) &&
+                     kc::decode_gemv_supported(R, 4 * C);
   for (int64_t i = 0; i < L; ++i) {
     const LayerWeights& w = layers_[static_cast<size_t>(i)];
-    kc::mix_rmsnorm(ws.z, ws.h, x, ws.x0, ScalarParam{resid_lambdas + i, 1.0f}, ScalarParam{x0_lambdas + i, 1.0f}, R,
-                    C, st);
-    cuda::linear_forward(ctx_, ws.qkv, ws.h, w.qkv, R, C + 2 * KV, C);
+    if (fused) {
+      kc::DecodeGemvArgs g;
+      g.w = w.qkv, g.x = x, g.y = ws.qkv, g.M = R, g.N = C + 2 * KV, g.K = C;
+      g.prologue = kc::GemvPrologue::mix_rmsnorm;
+      g.x0 = ws.x0, g.z_out = ws.z, g.h_out = ws.h;
+      g.alpha = ScalarParam{resid_lambdas + i, 1.0f}, g.beta = ScalarParam{x0_lambdas + i, 1.0f};
+      kc::decode_gemv(g, st);
+    } else {
+      kc::mix_rmsnorm(ws.z, ws.h, x, ws.x0, ScalarParam{resid_lambdas + i, 1.0f}, ScalarParam{x0_lambdas + i, 1.0f},
+                      R, C, st);
+      cuda::linear_forward(ctx_, ws.qkv, ws.h, w.qkv, R, C + 2 * KV, C);
+    }
     kc::QkvPostArgs qa;
     qa.qkv = ws.qkv;
     qa.h = ws.h;
@@ -255,13 +272,27 @@ void GptCudaInference::run_forward(CudaKVCache& cache, const Workspace& ws, int6
       const kernels::cpu::AttentionShape shape{B, T, H, Hk, d, pos0 + T, cache.Tmax_, pos0, c.window(i)};
       kc::attention_forward(ws.y, nullptr, ws.q, cache.keys(i), cache.values(i), shape, st);
     }
-    cuda::linear_forward(ctx_, ws.xmid, ws.y, w.proj, R, C, C, /*residual=*/ws.z);
-    kc::rmsnorm_forward(ws.h, nullptr, ws.xmid, R, C, st);
-    cuda::linear_forward(ctx_, ws.u, ws.h, w.fc, R, 4 * C, C);
-    kc::relu2_forward(ws.a, ws.u, R * 4 * C, st);
     // The backout layer's output is kept (xb); every other layer writes xs, which its input may be.
     bf16* out = i == c.backout_layer() ? ws.xb : ws.xs;
-    cuda::linear_forward(ctx_, out, ws.a, w.mlp_proj, R, C, 4 * C, /*residual=*/ws.xmid);
+    if (fused) {
+      kc::DecodeGemvArgs g;
+      g.M = R;
+      g.w = w.proj, g.x = ws.y, g.y = ws.xmid, g.N = C, g.K = C;
+      g.epilogue = kc::GemvEpilogue::residual, g.residual = ws.z;
+      kc::decode_gemv(g, st);
+      g.w = w.fc, g.x = ws.xmid, g.y = ws.a, g.N = 4 * C, g.K = C;
+      g.prologue = kc::GemvPrologue::rmsnorm, g.epilogue = kc::GemvEpilogue::relu2, g.residual = nullptr;
+      kc::decode_gemv(g, st);
+      g.w = w.mlp_proj, g.x = ws.a, g.y = out, g.N = C, g.K = 4 * C;
+      g.prologue = kc::GemvPrologue::none, g.epilogue = kc::GemvEpilogue::residual, g.residual = ws.xmid;
+      kc::decode_gemv(g, st);
+    } else {
+      cuda::linear_forward(ctx_, ws.xmid, ws.y, w.proj, R, C, C, /*residual=*/ws.z);
+      kc::rmsnorm_forward(ws.h, nullptr, ws.xmid, R, C, st);
+      cuda::linear_forward(ctx_, ws.u, ws.h, w.fc, R, 4 * C, C);
+      kc::relu2_forward(ws.a, ws.u, R * 4 * C, st);
+      cuda::linear_forward(ctx_, out, ws.a, w.mlp_proj, R, C, 4 * C, /*residual=*/ws.xmid);
+    }
     x = out;
   }
   kc::advance_positions(cache.positions_.data(), B, T, st);
