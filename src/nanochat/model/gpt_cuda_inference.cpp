@@ -32,6 +32,7 @@ size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 GptCudaInference::GptCudaInference(const GPT<float>& host, cuda::CudaContext& ctx) : config_(host.config()), ctx_(ctx) {
   const GPTConfig& c = config_;
   if (const char* e = std::getenv("NANOCHAT_DECODE_GEMV"); e != nullptr && std::string_view(e) == "0") decode_gemv_ = false;
+  if (const char* e = std::getenv("NANOCHAT_DECODE_PDL"); e != nullptr && std::string_view(e) == "0") decode_pdl_ = false;
   const int64_t C = c.n_embd, KV = c.kv_dim(), Vp = c.padded_vocab_size(), L = c.n_layer;
   const ModelPtrs<const float> p = bind_pointers<const float>(c, host.layout(), host.params().data());
 
@@ -234,6 +235,7 @@ void GptCudaInference::run_forward(CudaKVCache& cache, const Workspace& ws, int6
     if (fused) {
       kc::DecodeGemvArgs g;
       g.w = w.qkv, g.x = x, g.y = ws.qkv, g.M = R, g.N = C + 2 * KV, g.K = C;
+      g.overlap_previous = decode_pdl_ && i > 0;  // layer 0 follows copies, not a kernel
       g.prologue = kc::GemvPrologue::mix_rmsnorm;
       g.x0 = ws.x0, g.z_out = ws.z, g.h_out = ws.h;
       g.alpha = ScalarParam{resid_lambdas + i, 1.0f}, g.beta = ScalarParam{x0_lambdas + i, 1.0f};
@@ -277,6 +279,7 @@ void GptCudaInference::run_forward(CudaKVCache& cache, const Workspace& ws, int6
     if (fused) {
       kc::DecodeGemvArgs g;
       g.M = R;
+      g.overlap_previous = decode_pdl_;  // each follows a kernel: attention, then the previous product
       g.w = w.proj, g.x = ws.y, g.y = ws.xmid, g.N = C, g.K = C;
       g.epilogue = kc::GemvEpilogue::residual, g.residual = ws.z;
       kc::decode_gemv(g, st);

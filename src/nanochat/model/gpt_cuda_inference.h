@@ -136,6 +136,9 @@ class GptCudaInference {
   // Batch-1 decode steps use the fused decode_gemv products (kernels/cuda/decode_gemv.h) instead of
   // cuBLASLt plus the norm/relu² kernels; NANOCHAT_DECODE_GEMV=0 turns it off (for A/B measurements).
   bool decode_gemv_ = true;
+  // ... each launched to overlap the kernel before it (programmatic dependent launch);
+  // NANOCHAT_DECODE_PDL=0 turns that off.
+  bool decode_pdl_ = true;
   cuda::DeviceBuffer<bf16> weights_;
   cuda::DeviceBuffer<float> scalars_;  // resid_lambdas (L), x0_lambdas (L), smear_lambda, backout_lambda
   cuda::DeviceBuffer<float> cos_, sin_;

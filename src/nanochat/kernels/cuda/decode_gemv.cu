@@ -48,6 +48,9 @@ __global__ void __launch_bounds__(kThreads) decode_gemv_kernel(DecodeGemvArgs a)
     }
   }
 
+  // Everything below reads what earlier kernels wrote (x, x0, the residual): wait for them. Without a
+  // programmatic launch this returns at once.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     float ss = 0.0f;
@@ -84,6 +87,8 @@ __global__ void __launch_bounds__(kThreads) decode_gemv_kernel(DecodeGemvArgs a)
     }
   }
   __syncthreads();
+  // The next kernel may launch and prefetch now; it waits for this grid's writes before reading them.
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 
   if (!active) return;
   float acc0[M], acc1[M];
@@ -133,14 +138,27 @@ __global__ void __launch_bounds__(kThreads) decode_gemv_kernel(DecodeGemvArgs a)
   }
 }
 
+template <int M, GemvPrologue P, GemvEpilogue E>
+void launch(const DecodeGemvArgs& a, cudaStream_t stream, unsigned blocks, size_t smem) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(blocks);
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = a.overlap_previous ? 1 : 0;
+  NC_CUDA_CHECK(cudaLaunchKernelEx(&config, decode_gemv_kernel<M, P, E>, a));
+}
+
 template <int M, GemvPrologue P>
 void launch_epilogue(const DecodeGemvArgs& a, cudaStream_t stream, unsigned blocks, size_t smem) {
   switch (a.epilogue) {
-    case GemvEpilogue::none: decode_gemv_kernel<M, P, GemvEpilogue::none><<<blocks, kThreads, smem, stream>>>(a); break;
-    case GemvEpilogue::residual:
-      decode_gemv_kernel<M, P, GemvEpilogue::residual><<<blocks, kThreads, smem, stream>>>(a);
-      break;
-    case GemvEpilogue::relu2: decode_gemv_kernel<M, P, GemvEpilogue::relu2><<<blocks, kThreads, smem, stream>>>(a); break;
+    case GemvEpilogue::none: launch<M, P, GemvEpilogue::none>(a, stream, blocks, smem); break;
+    case GemvEpilogue::residual: launch<M, P, GemvEpilogue::residual>(a, stream, blocks, smem); break;
+    case GemvEpilogue::relu2: launch<M, P, GemvEpilogue::relu2>(a, stream, blocks, smem); break;
   }
 }
 

@@ -43,6 +43,10 @@ struct DecodeGemvArgs {
   bf16* z_out = nullptr;     // mix_rmsnorm: (M, K)
   bf16* h_out = nullptr;     // mix_rmsnorm: (M, K)
   const bf16* residual = nullptr;  // residual: (M, N); may not alias y
+  // Programmatic dependent launch: the kernel may start while the previous kernel on the stream is still
+  // running; it requests its first weights (never written by a decode step) and only then waits for that
+  // kernel's results. It lets the next kernel start likewise once its own prologue is done.
+  bool overlap_previous = false;
 };
 
 // Whether decode_gemv takes these shapes: 1 <= M <= kDecodeGemvMaxRows, K a multiple of 8, the input
