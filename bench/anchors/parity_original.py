@@ -3,6 +3,9 @@ weights (init.safetensors), its token batches (batches.bin) and its hyperparamet
 the original's setup_optimizer and base_train's schedules, and writes losses_original.json.
 
     python3 parity_original.py ORIGINAL_REPO_DIR OUT_DIR [--compile] [--tag TAG] [--zero-step0-scalar-grads]
+    python3 parity_original.py ORIGINAL_REPO_DIR OUT_DIR --grads-at-dump
+        (no training: the original's gradients at parity_train --dump-grads-at's weights and batch, written
+        to dump_grads_original.safetensors for grad_compare.py)
 
 ORIGINAL_REPO_DIR holds the original's `nanochat` package (never committed here: copied from a
 fetched mirror at run time). Runs on CUDA (compute dtype bf16, as the original picks on Hopper).
@@ -66,6 +69,21 @@ def main():
         return wd0 * 0.5 * (1 + math.cos(math.pi * it / steps))
 
     data = np.fromfile(f"{out}/batches.bin", dtype=np.int32).reshape(steps, 2, B, T)
+    if "--grads-at-dump" in sys.argv:
+        from safetensors import safe_open
+        from safetensors.torch import save_file
+        with safe_open(f"{out}/dump_grads_cpu_fp32.safetensors", "pt") as f:
+            step = int(f.metadata()["step"])
+        model.load_state_dict(load_file(f"{out}/dump_weights.safetensors", device="cuda"), strict=True)
+        x = torch.from_numpy(data[step, 0].astype(np.int64)).to(device)
+        y = torch.from_numpy(data[step, 1].astype(np.int64)).to(device)
+        model.zero_grad(set_to_none=True)
+        loss = run(x, y)
+        loss.backward()
+        grads = {name: p.grad.float().contiguous() for name, p in model.named_parameters() if p.grad is not None}
+        save_file(grads, f"{out}/dump_grads_original.safetensors", metadata={"step": str(step)})
+        print(f"original: gradients at step {step}'s weights and batch (loss {loss.item():.6f}) written", flush=True)
+        return
     losses = []
     t0 = time.time()
     for step in range(steps):

@@ -168,6 +168,16 @@ for stage in "$@"; do
       grep "step 0 gradient" "$P/original.log"
       python3 "$REPO/bench/anchors/parity_compare.py" "$P" > "$P/compare.txt" 2>&1; tail -12 "$P/compare.txt"
       mv "$P/compare.txt" "$OUT/zero0_compare.txt"; mv "$P/parity.json" "$OUT/zero0_parity.json"; rm -rf "$P" ;;
+    graddump)
+      # The question the parity gap leaves: at the same weights and batch (step 100 of the parity run), whose
+      # bf16 gradients stray further from the fp32 CPU reference, ours or the original's? Per parameter.
+      P="$OUT/graddump"; mkdir -p "$P"
+      timeout 200 ./parity_train --tokenizer-dir tok --data-dir data/shards --out "$P" --device cuda --depth 6 \
+        --seq 512 --batch 16 --steps 200 --batch-lr-scale 0.5 --dump-grads-at 100 > "$P/run.log" 2>&1
+      timeout 200 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" --grads-at-dump >> "$P/run.log" 2>&1
+      summary+=("graddump: $(grep -E 'written' "$P/run.log" | tr '\n' ' ' | cut -c1-300)")
+      timeout 300 python3 "$REPO/bench/anchors/grad_compare.py" "$P" cuda > "$OUT/grad_compare.txt" 2>&1
+      head -25 "$OUT/grad_compare.txt"; rm -rf "$P" ;;
     gradcheck)
       # Each parameter's GPU gradient against the fp32 CPU model's at the same weights and batch, every 25
       # steps of the parity run (same init, batches and hyperparameters as `parity`).

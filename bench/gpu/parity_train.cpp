@@ -21,6 +21,7 @@
 #include "nanochat/core/cli.h"
 #include "nanochat/core/error.h"
 #include "nanochat/core/log.h"
+#include "nanochat/core/safetensors.h"
 #include "nanochat/data/bos_packing_loader.h"
 #include "nanochat/data/document_stream.h"
 #include "nanochat/model/checkpoint.h"
@@ -76,13 +77,41 @@ void check_gradients(train::TrainingBackend& backend, const model::GPTConfig& co
   out.flush();
 }
 
+// Every parameter's gradient as an f32 tensor under its state_dict name.
+void write_grads(const fs::path& path, const model::ParamLayout& layout, std::span<const float> grads, int64_t step) {
+  SafetensorsWriter w;
+  w.add_metadata("step", std::to_string(step));
+  for (const auto& e : layout.params())
+    w.add_f32(e.name, e.shape, grads.subspan(e.offset, e.numel));
+  w.write(path);
+}
+
+// The inputs of the gradient comparison with the original (parity_original.py --grads-at-dump): the
+// weights at this step, the device's gradients and the fp32 CPU gradients at those weights and batch.
+void dump_gradients(train::TrainingBackend& backend, const model::GPTConfig& config, int64_t B, int64_t T,
+                    const std::vector<int64_t>& idx, const std::vector<int64_t>& targets, int64_t step,
+                    const fs::path& out, const std::string& device) {
+  const std::vector<float> device_grads = backend.download_grads();
+  backend.sync_to_host(false);
+  model::save_weights(out / "dump_weights.safetensors", backend.host_model());
+  model::GPT<float> ref(config);
+  std::copy(backend.host_model().params().begin(), backend.host_model().params().end(), ref.params().begin());
+  ref.zero_grads();
+  model::Activations<float> acts(config, B, T);
+  ref.forward(acts, idx.data(), targets.data());
+  ref.backward(acts, 1.0f);
+  write_grads(out / ("dump_grads_" + device + ".safetensors"), ref.layout(), device_grads, step);
+  write_grads(out / "dump_grads_cpu_fp32.safetensors", ref.layout(), ref.grads(), step);
+  log_info("step {}: weights and gradients written to {}", step, out.string());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string tok_dir, data_dir, out_dir, device = "cuda";
   int64_t depth = 4, T = 512, B = 8, steps = 200;
   double batch_lr_scale = 0;
-  int64_t fp32_embeddings = 0, host_optimizer = 0, grad_check_every = 0, zero_step0_scalars = 0;
+  int64_t fp32_embeddings = 0, host_optimizer = 0, grad_check_every = 0, zero_step0_scalars = 0, dump_grads_at = -1;
   std::string tag;
   ArgParser p("parity_train", "Train a small model for the parity comparison with the original.");
   p.add("--tokenizer-dir", &tok_dir, "tokenizer directory").add("--data-dir", &data_dir, "parquet shards")
@@ -101,6 +130,10 @@ int main(int argc, char** argv) {
            "zero the step-0 gradients of resid_lambdas, x0_lambdas and backout_lambda, which are exactly zero "
            "(the projections start at zero, so every layer's input is a multiple of x0 and the final norm is "
            "scale-invariant) but come out as rounding noise that AdamW turns into full-size steps")
+      .add("--dump-grads-at", &dump_grads_at,
+           "at this step, write the weights (dump_weights.safetensors), the device's gradients "
+           "(dump_grads_<device>.safetensors) and the fp32 CPU gradients at the same weights "
+           "(dump_grads_cpu_fp32.safetensors), for parity_original.py --grads-at-dump")
       .add("--tag", &tag, "suffix of the losses file name (losses_<device>[_tag].json)");
   try {
     if (!p.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
@@ -190,6 +223,7 @@ int main(int argc, char** argv) {
         }
         backend->upload_grads(g);
       }
+      if (step == dump_grads_at) dump_gradients(*backend, plan.config, B, T, idx, targets, step, out_dir, device);
       if (grad_check_every > 0 && (step % grad_check_every == 0 || step + 1 == steps))
         check_gradients(*backend, plan.config, B, T, idx, targets, step, gradcheck);
       NC_CHECK(std::isfinite(loss), "step {}: loss {}", step, loss);
