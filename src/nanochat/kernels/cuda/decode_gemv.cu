@@ -15,8 +15,8 @@ constexpr int kPrefetch = 5;     // 16-byte weight vectors per lane and row load
 constexpr int64_t kSmemBytes = 48 * 1024;
 constexpr float kEps = static_cast<float>(kernels::cpu::kRmsNormEps);
 
-__device__ __forceinline__ float value_of(ScalarParam p) { return p.ptr != nullptr ? p.scale * *p.ptr : p.scale; }
-__device__ __forceinline__ float round_bf16(float x) { return detail::load(detail::to_bf16(x)); }
+using detail::round_bf16;
+using detail::value_of;
 
 // Streams weight rows once; __ldg-style read-only loads, never cached in L1 for reuse.
 __device__ __forceinline__ uint4 load_weights8(const bf16* p) {

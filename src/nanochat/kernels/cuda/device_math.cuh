@@ -7,8 +7,12 @@
 #include <initializer_list>
 
 #include "nanochat/core/bf16.h"
+#include "nanochat/kernels/cuda/ops.h"
 
 namespace nanochat::kernels::cuda::detail {
+
+// A scalar parameter's value: scale * *ptr, or the scale alone without a pointer (ops.h).
+__device__ __forceinline__ float value_of(ScalarParam s) { return s.ptr != nullptr ? s.scale * *s.ptr : s.scale; }
 
 __device__ __forceinline__ float load(const __nv_bfloat16& x) { return __bfloat162float(x); }
 
@@ -18,6 +22,9 @@ __device__ __forceinline__ __nv_bfloat16 to_bf16(float x) {
   raw.x = ::nanochat::bf16::from_float(x);
   return __nv_bfloat16(raw);
 }
+
+// x rounded to bf16 and widened back: an intermediate the unfused kernels store as bf16.
+__device__ __forceinline__ float round_bf16(float x) { return load(to_bf16(x)); }
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);

@@ -16,8 +16,8 @@ constexpr float kEps = static_cast<float>(kernels::cpu::kRmsNormEps);
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kGate = static_cast<int>(kVeGateChannels);
 
-__device__ __forceinline__ float value_of(ScalarParam p) { return p.ptr != nullptr ? p.scale * *p.ptr : p.scale; }
-__device__ __forceinline__ float round_bf16(float x) { return detail::load(detail::to_bf16(x)); }
+using detail::round_bf16;
+using detail::value_of;
 
 // ---------------------------------------------------------------- mix + rmsnorm
 

@@ -93,7 +93,7 @@ constexpr int kRowsPerBlock = kThreads / 32;
 constexpr int kMaxVecPerLane = 8;  // rows up to 32 lanes x 8 vectors x 8 = 2048 elements
 constexpr int kWarps = kThreads / 32;
 
-__device__ __forceinline__ float value_of(ScalarParam s) { return s.ptr != nullptr ? s.scale * *s.ptr : s.scale; }
+using detail::value_of;
 
 // Lane `lane`'s vectors of a row: vector index lane + 32k for k < VPL; missing ones read as zeros
 // (they add nothing to any sum and are never stored).

@@ -11,7 +11,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ float value_of(ScalarParam s) { return s.ptr != nullptr ? s.scale * *s.ptr : s.scale; }
+using detail::value_of;
 __device__ __forceinline__ float widen(float x) { return x; }
 __device__ __forceinline__ float widen(const bf16& x) { return detail::load(x); }
 __device__ __forceinline__ void store(float& dst, float v) { dst = v; }
