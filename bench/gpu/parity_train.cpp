@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "nanochat/core/bf16.h"
@@ -37,6 +38,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The fp32 CPU reference at the backend's current weights: its gradients of this batch. A separate
+// model, since the backend's host model may be the live CPU model, whose gradients must survive.
+std::unique_ptr<model::GPT<float>> reference_gradients(train::TrainingBackend& backend, const model::GPTConfig& config,
+                                                      int64_t B, int64_t T, const std::vector<int64_t>& idx,
+                                                      const std::vector<int64_t>& targets) {
+  backend.sync_to_host(false);
+  auto ref = std::make_unique<model::GPT<float>>(config);
+  std::copy(backend.host_model().params().begin(), backend.host_model().params().end(), ref->params().begin());
+  ref->zero_grads();
+  model::Activations<float> acts(config, B, T);
+  ref->forward(acts, idx.data(), targets.data());
+  ref->backward(acts, 1.0f);
+  return ref;
+}
+
 // The device's gradients of this step against the fp32 CPU model's at the same weights and batch, per
 // parameter: relative L2 error and cosine. A backward that is only rounded stays near bf16's ~1e-2 all
 // run long; one that is wrong in some term grows once the weights it multiplies stop being zero (the
@@ -45,14 +61,8 @@ void check_gradients(train::TrainingBackend& backend, const model::GPTConfig& co
                      const std::vector<int64_t>& idx, const std::vector<int64_t>& targets, int64_t step,
                      std::ofstream& out) {
   const std::vector<float> device_grads = backend.download_grads();
-  backend.sync_to_host(false);
-  // A separate fp32 model: the backend's host model may be the live CPU model, whose grads must survive.
-  model::GPT<float> ref(config);
-  std::copy(backend.host_model().params().begin(), backend.host_model().params().end(), ref.params().begin());
-  ref.zero_grads();
-  model::Activations<float> acts(config, B, T);
-  ref.forward(acts, idx.data(), targets.data());
-  ref.backward(acts, 1.0f);
+  const auto ref_model = reference_gradients(backend, config, B, T, idx, targets);
+  const model::GPT<float>& ref = *ref_model;
   nlohmann::ordered_json line;
   line["step"] = step;
   std::vector<std::pair<double, std::string>> worst;
@@ -92,14 +102,9 @@ void dump_gradients(train::TrainingBackend& backend, const model::GPTConfig& con
                     const std::vector<int64_t>& idx, const std::vector<int64_t>& targets, int64_t step,
                     const fs::path& out, const std::string& device) {
   const std::vector<float> device_grads = backend.download_grads();
-  backend.sync_to_host(false);
+  const auto ref_model = reference_gradients(backend, config, B, T, idx, targets);
+  const model::GPT<float>& ref = *ref_model;
   model::save_weights(out / "dump_weights.safetensors", backend.host_model());
-  model::GPT<float> ref(config);
-  std::copy(backend.host_model().params().begin(), backend.host_model().params().end(), ref.params().begin());
-  ref.zero_grads();
-  model::Activations<float> acts(config, B, T);
-  ref.forward(acts, idx.data(), targets.data());
-  ref.backward(acts, 1.0f);
   write_grads(out / ("dump_grads_" + device + ".safetensors"), ref.layout(), device_grads, step);
   write_grads(out / "dump_grads_cpu_fp32.safetensors", ref.layout(), ref.grads(), step);
   log_info("step {}: weights and gradients written to {}", step, out.string());
