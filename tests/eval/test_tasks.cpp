@@ -374,8 +374,8 @@ json mc(const std::string& q, std::vector<std::string> letters, const std::strin
   return arc_conversation(q, letters, choices, answer);
 }
 
-// Reference: the full logits of one unpadded prompt, restricted to the letters, first maximum.
-std::string reference_letter(model::GPT<float>& gpt, const Tokenizer& tok, const json& conv) {
+// Reference: the full logits of one unpadded prompt at its last position, restricted to the letters.
+std::vector<float> reference_letter_logits(model::GPT<float>& gpt, const Tokenizer& tok, const json& conv) {
   const auto prompt = render_for_completion(tok, conv);
   const auto T = static_cast<int64_t>(prompt.size());
   const std::vector<int64_t> idx(prompt.begin(), prompt.end());
@@ -384,30 +384,20 @@ std::string reference_letter(model::GPT<float>& gpt, const Tokenizer& tok, const
   std::vector<float> logits(static_cast<size_t>(T * gpt.config().vocab_size));
   gpt.logits(acts, logits.data());
   const float* last = logits.data() + (T - 1) * gpt.config().vocab_size;
-  std::string best;
-  float best_z = 0;
-  for (const auto& l : conv["letters"]) {
-    const float z = last[tok.encode(l.get<std::string>())[0]];
-    if (best.empty() || z > best_z) {
-      best_z = z;
-      best = l.get<std::string>();
-    }
-  }
-  return best;
-}
-
-// The reference's lead of the best letter over the runner-up, from the same full logits.
-float reference_margin(const model::GPT<float>& gpt, const Tokenizer& tok, const json& conv) {
-  const auto prompt = render_for_completion(tok, conv);
-  const auto T = static_cast<int64_t>(prompt.size());
-  model::Activations<float> acts(gpt.config(), 1, T);
-  std::vector<int64_t> idx(prompt.begin(), prompt.end());
-  gpt.forward(acts, idx.data(), nullptr);
-  std::vector<float> logits(static_cast<size_t>(T * gpt.config().vocab_size));
-  gpt.logits(acts, logits.data());
-  const float* last = logits.data() + (T - 1) * gpt.config().vocab_size;
   std::vector<float> z;
   for (const auto& l : conv["letters"]) z.push_back(last[tok.encode(l.get<std::string>())[0]]);
+  return z;
+}
+
+// The first maximum's letter.
+std::string reference_letter(model::GPT<float>& gpt, const Tokenizer& tok, const json& conv) {
+  const std::vector<float> z = reference_letter_logits(gpt, tok, conv);
+  return conv["letters"][static_cast<size_t>(std::max_element(z.begin(), z.end()) - z.begin())].get<std::string>();
+}
+
+// The best letter's lead over the runner-up.
+float reference_margin(model::GPT<float>& gpt, const Tokenizer& tok, const json& conv) {
+  std::vector<float> z = reference_letter_logits(gpt, tok, conv);
   std::sort(z.rbegin(), z.rend());
   return z[0] - z[1];
 }
