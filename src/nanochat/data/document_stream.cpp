@@ -1,6 +1,8 @@
 #include "nanochat/data/document_stream.h"
 
 #include <algorithm>
+#include <system_error>
+#include <system_error>
 #include <nlohmann/json.hpp>
 
 #include "nanochat/core/error.h"
@@ -109,13 +111,22 @@ DocumentSlice DocumentStream::next() {
   return slice;
 }
 
-std::vector<fs::path> list_parquet_shards(const fs::path& dir) {
-  NC_CHECK(fs::is_directory(dir), "shard directory {} does not exist", dir.string());
+std::vector<fs::path> find_parquet_files(const fs::path& dir, std::string_view prefix) {
   std::vector<fs::path> out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.is_regular_file() && e.path().extension() == ".parquet") out.push_back(e.path());
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec) && entry.path().extension() == ".parquet" &&
+        entry.path().filename().string().starts_with(prefix))
+      out.push_back(entry.path());
   }
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<fs::path> list_parquet_shards(const fs::path& dir) {
+  NC_CHECK(fs::is_directory(dir), "shard directory {} does not exist", dir.string());
+  std::vector<fs::path> out = find_parquet_files(dir);
   NC_CHECK(!out.empty(), "no *.parquet shards in {}", dir.string());
   return out;
 }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -66,6 +67,10 @@ class DocumentStream {
   size_t open_idx_ = SIZE_MAX;
 };
 
+// The *.parquet files directly in dir whose names start with `prefix`, in name order; empty when there
+// are none or dir is not a readable directory.
+std::vector<std::filesystem::path> find_parquet_files(const std::filesystem::path& dir, std::string_view prefix = {});
+// find_parquet_files for pretraining shards: a missing directory or no shard is an Error naming dir.
 // Train files = every shard but the last; val = the last only (the original's split rule).
 std::vector<std::filesystem::path> list_parquet_shards(const std::filesystem::path& dir);
 std::vector<std::filesystem::path> split_shards(const std::vector<std::filesystem::path>& shards, bool val);

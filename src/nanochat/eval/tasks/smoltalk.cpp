@@ -7,6 +7,7 @@
 #include "nanochat/core/error.h"
 #include "nanochat/core/file_io.h"
 #include "nanochat/core/utf8.h"
+#include "nanochat/data/document_stream.h"
 #include "nanochat/data/parquet_reader.h"
 #include "nanochat/eval/tasks/task_data.h"
 
@@ -86,20 +87,6 @@ std::vector<nlohmann::json> read_json_conversations(const fs::path& file) {
   return out;
 }
 
-// The *.parquet files in `dir` whose names start with `prefix`, in name order.
-std::vector<fs::path> parquet_shards(const fs::path& dir, const std::string& prefix) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_regular_file(ec) && name.starts_with(prefix) && entry.path().extension() == ".parquet")
-      out.push_back(entry.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 }  // namespace
 
 nlohmann::json smoltalk_conversation(const nlohmann::json& row, const std::string& where) {
@@ -131,7 +118,7 @@ std::vector<fs::path> SmolTalk::resolve_files(const fs::path& path, const std::s
   }
   for (const auto& [dir, prefix] : {std::pair{path / "data", split + "-"}, std::pair{path, split + "-"},
                                     std::pair{path / split, std::string()}}) {
-    auto shards = parquet_shards(dir, prefix);
+    auto shards = find_parquet_files(dir, prefix);
     if (!shards.empty()) return shards;
   }
   return {};
