@@ -6,7 +6,6 @@ aborts on a missing file). Prints per-task accuracy, examples/s and CORE; writes
 
     python3 core_original.py ORIGINAL_REPO_DIR MODEL.safetensors TOKENIZER_DIR BUNDLE_DIR OUT_JSON [MAX_PER_TASK]
 """
-import base64
 import csv
 import json
 import os
@@ -14,11 +13,12 @@ import random
 import sys
 import time
 
-import tiktoken
 import torch
 import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file
+
+from original_stage import build_encoding  # same folder: our tokenizer files as a tiktoken Encoding
 
 
 def main():
@@ -32,15 +32,7 @@ def main():
     from nanochat.gpt import GPT, GPTConfig
     from nanochat.tokenizer import RustBPETokenizer
 
-    meta = json.load(open(os.path.join(tok_dir, "tokenizer.json")))
-    ranks = {}
-    for line in open(os.path.join(tok_dir, "tokenizer.tiktoken"), "rb"):
-        token, rank = line.split()
-        ranks[base64.b64decode(token)] = int(rank)
-    specials = {s["token"]: s["id"] for s in meta["special_tokens"]}
-    enc = tiktoken.Encoding(name="nanochat-cpp", pat_str=meta["pattern"], mergeable_ranks=ranks,
-                            special_tokens=specials)
-    tokenizer = RustBPETokenizer(enc, "<|bos|>")
+    tokenizer = RustBPETokenizer(build_encoding(tok_dir), "<|bos|>")
 
     with safe_open(weights, "pt") as f:
         model_config = json.loads(f.metadata()["model_config"])
