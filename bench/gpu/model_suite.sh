@@ -14,6 +14,13 @@ cd "$CARRY" && { [[ -d lib ]] || tar -xJf lib.tar.xz; }
 export LD_LIBRARY_PATH="$CARRY/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$OUT/gpu.txt"
 summary=()
+# The chat stages' scratch folder: task data in the original's parquet cache layout and ours
+# (bench/anchors/original_stage.py prepare, logged to $1); sets W, OS, NANOCHAT_BASE_DIR (ours) and TD.
+chat_work() {
+  W="$CARRY/work"; OS="$REPO/bench/anchors/original_stage.py"; mkdir -p "$W"
+  python3 "$OS" prepare "$CARRY/orig" tok data "$W" > "$1" 2>&1
+  export NANOCHAT_BASE_DIR="$W/ours"; TD="$W/ours_task_data"
+}
 for stage in "$@"; do
   case "$stage" in
     tests)
@@ -192,9 +199,7 @@ for stage in "$@"; do
       # on the same d12 weights, tokenizer, task files and config (B=32, T=2048, 524,288 tokens per step for
       # SFT; 2 questions x 16 samples, 256 new tokens for RL). The d12 is a 1-step base model plus 12 SFT
       # steps, so nearly every rollout runs to max_new_tokens in both: the same work per step.
-      W="$CARRY/work"; OS="$REPO/bench/anchors/original_stage.py"; mkdir -p "$W"
-      python3 "$OS" prepare "$CARRY/orig" tok data "$W" > "$OUT/chatspeed.log" 2>&1
-      export NANOCHAT_BASE_DIR="$W/ours"; TD="$W/ours_task_data"
+      chat_work "$OUT/chatspeed.log"
       timeout 120 ./nanochat base-train --device-type cuda --depth 12 --max-seq-len 2048 --device-batch-size 32 \
         --total-batch-size 524288 --num-iterations 1 --eval-every -1 --sample-every -1 --core-metric-every -1 \
         --model-tag d12 --data-dir data/shards --tokenizer-dir tok >> "$OUT/chatspeed.log" 2>&1
@@ -220,9 +225,7 @@ for stage in "$@"; do
       # chat-eval, ours and the original's (run_categorical_eval / run_generative_eval) on the same SFT
       # checkpoint: a d6 base (300 steps on the shards) + 150 SFT steps; ARC-Easy whole, GSM8K greedy 20
       # (the original's engine takes ~7 s per GSM8K problem here).
-      W="$CARRY/work"; OS="$REPO/bench/anchors/original_stage.py"; mkdir -p "$W"
-      python3 "$OS" prepare "$CARRY/orig" tok data "$W" > "$OUT/chatparity.log" 2>&1
-      export NANOCHAT_BASE_DIR="$W/ours"; TD="$W/ours_task_data"
+      chat_work "$OUT/chatparity.log"
       timeout 200 ./nanochat base-train --device-type cuda --depth 6 --max-seq-len 512 --device-batch-size 16 \
         --total-batch-size 8192 --num-iterations 300 --eval-every -1 --sample-every -1 --core-metric-every -1 \
         --model-tag d6 --data-dir data/shards --tokenizer-dir tok >> "$OUT/chatparity.log" 2>&1
@@ -250,9 +253,7 @@ for stage in "$@"; do
       # #8's pipeline at d12 on the local data: base (200 steps of 65,536 tokens on the three shards) -> mid
       # (v0.1.0 mixture, one epoch) -> SFT (HEAD mixture, one epoch) -> RL (GSM8K, 8 steps), with GSM8K and
       # SpellingBee measured by chat-eval after every stage (greedy, 256 new tokens).
-      W="$CARRY/work"; OS="$REPO/bench/anchors/original_stage.py"; mkdir -p "$W"
-      python3 "$OS" prepare "$CARRY/orig" tok data "$W" > "$OUT/chatd12.log" 2>&1
-      export NANOCHAT_BASE_DIR="$W/ours"; TD="$W/ours_task_data"; L="$OUT/chatd12.log"
+      chat_work "$OUT/chatd12.log"; L="$OUT/chatd12.log"
       STAGE=(--tokenizer-dir tok --data-root "$TD" --word-list data/words --model-tag d12 \
              --identity-conversations "$REPO/data/identity_conversations.jsonl")
       ceval() {  # $1 = source
@@ -277,9 +278,7 @@ for stage in "$@"; do
       # On a 2-GPU lease: base-eval (CORE) and chat-eval under `nanochat launch --nproc-per-node 2` against one
       # process (same numbers expected; nvidia-smi sampled to see one process per GPU), and chat-sft with
       # ChatCORE every 50 steps on a d6.
-      W="$CARRY/work"; OS="$REPO/bench/anchors/original_stage.py"; mkdir -p "$W"
-      python3 "$OS" prepare "$CARRY/orig" tok data "$W" > "$OUT/multigpu.log" 2>&1
-      export NANOCHAT_BASE_DIR="$W/ours"; TD="$W/ours_task_data"; L="$OUT/multigpu.log"
+      chat_work "$OUT/multigpu.log"; L="$OUT/multigpu.log"
       mkdir -p "$NANOCHAT_BASE_DIR"; cp -r data/humaneval "$TD/humaneval"; cp -r data/core-eval-full "$NANOCHAT_BASE_DIR/eval_bundle"
       timeout 120 ./nanochat base-train --device-type cuda --depth 6 --max-seq-len 512 --device-batch-size 16 \
         --total-batch-size 8192 --num-iterations 200 --eval-every -1 --sample-every -1 --core-metric-every -1 \
