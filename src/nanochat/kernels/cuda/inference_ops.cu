@@ -57,14 +57,19 @@ __global__ void mix_rmsnorm_kernel(bf16* z, bf16* h, const bf16* x, const bf16* 
 
 constexpr int kMaxPairsPerLane = 4;  // head_dim <= 256
 
-// One block per row; each warp takes whole heads ("slots": H query heads, then Hk keys, then Hk values).
+// Blocks (row, slot group); each warp takes whole heads ("slots": H query heads, then Hk keys, then Hk
+// values). At batch 1 a decode step has a single row: spreading its slots over blocks lets ~30 heads run
+// on as many SMs instead of queueing behind each other's dependent loads on one.
+constexpr int kQkvPostThreads = 128;
 __global__ void qkv_post_kernel(QkvPostArgs a) {
   const int64_t r = blockIdx.x, b = r / a.T, t = r % a.T;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+  const int warp = static_cast<int>(blockIdx.y) * warps + (threadIdx.x >> 5);
+  const int stride = warps * static_cast<int>(gridDim.y);
   const int64_t p = a.pos[b] + t, half = a.d / 2, KV = a.Hk * a.d, width = a.C + 2 * KV;
   const bf16* row = a.qkv + r * width;
   const int64_t cache_row = (b * a.kv_stride + p) * KV;
-  for (int64_t slot = warp; slot < a.H + 2 * a.Hk; slot += warps) {
+  for (int64_t slot = warp; slot < a.H + 2 * a.Hk; slot += stride) {
     if (slot >= a.H + a.Hk) {  // value head j
       const int64_t j = slot - a.H - a.Hk;
       const bf16* v = row + a.C + KV + j * a.d;
@@ -225,17 +230,30 @@ __global__ void decode_merge_kernel(DecodeArgs a, int64_t rows) {
   if (row >= rows) return;
   const int lane = threadIdx.x & 31;
   const int64_t base = row * a.splits;
+  // The splits' maxima and sums are read by the lanes side by side (a serial walk over ~50 splits was
+  // a chain of dependent loads); each split's weight then comes from the lane that read it.
   float mx = -INFINITY;
-  for (int64_t sp = 0; sp < a.splits; ++sp) mx = fmaxf(mx, a.part_ml[2 * (base + sp)]);
+  for (int64_t sp = lane; sp < a.splits; sp += 32) mx = fmaxf(mx, a.part_ml[2 * (base + sp)]);
+  for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
   float sum = 0.0f, acc[E] = {};
-  for (int64_t sp = 0; sp < a.splits; ++sp) {
-    const float msp = a.part_ml[2 * (base + sp)];
-    if (msp == -INFINITY) continue;  // a chunk past the row's last key
-    const float w = exp2f(msp - mx);
-    sum = fmaf(a.part_ml[2 * (base + sp) + 1], w, sum);
+  for (int64_t sp0 = 0; sp0 < a.splits; sp0 += 32) {
+    const int64_t mine = sp0 + lane;
+    float w_mine = 0.0f;  // 0 for a chunk past the row's last key (its maximum is -inf)
+    if (mine < a.splits) {
+      const float msp = a.part_ml[2 * (base + mine)];
+      if (msp != -INFINITY) w_mine = exp2f(msp - mx);
+      sum = fmaf(a.part_ml[2 * (base + mine) + 1], w_mine, sum);
+    }
+    const int n = a.splits - sp0 < 32 ? static_cast<int>(a.splits - sp0) : 32;
+#pragma unroll 4
+    for (int k = 0; k < n; ++k) {
+      const float w = __shfl_sync(0xffffffffu, w_mine, k);
+      if (w == 0.0f) continue;
 #pragma unroll
-    for (int e = 0; e < E; ++e) acc[e] = fmaf(a.part_o[(base + sp) * D + lane + 32 * e], w, acc[e]);
+      for (int e = 0; e < E; ++e) acc[e] = fmaf(a.part_o[(base + sp0 + k) * D + lane + 32 * e], w, acc[e]);
+    }
   }
+  for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
   const float inv = 1.0f / sum;
   bf16* yr = a.y + row * D;
 #pragma unroll
@@ -310,7 +328,9 @@ void qkv_post(const QkvPostArgs& a, cudaStream_t stream) {
   if (a.rows <= 0) return;
   ::nanochat::cuda::require(a.d % 2 == 0 && a.d / 2 <= 32 * kMaxPairsPerLane, "qkv_post", "head_dim must be even and <= 256");
   ::nanochat::cuda::require(a.T > 0 && a.rows % a.T == 0 && a.C == a.H * a.d, "qkv_post", "inconsistent shape");
-  qkv_post_kernel<<<static_cast<unsigned>(a.rows), 256, 0, stream>>>(a);
+  const int64_t slots = a.H + 2 * a.Hk, warps = kQkvPostThreads / 32;
+  const dim3 grid(static_cast<unsigned>(a.rows), static_cast<unsigned>((slots + warps - 1) / warps));
+  qkv_post_kernel<<<grid, kQkvPostThreads, 0, stream>>>(a);
   NC_CUDA_CHECK_LAUNCH();
 }
 
