@@ -278,6 +278,7 @@ TEST_F(GptCudaInferenceTest, DISABLED_D20DecodeBreakdown) {
       scratch_n = std::max(scratch_n, kernels::cuda::decode_attention_scratch_floats(M, H, d, plans.back()));
     }
     cuda::DeviceBuffer<float> scratch(static_cast<size_t>(scratch_n));
+    scratch.fill_bytes(0);
     auto step_attention = [&] {
       for (int64_t l = 0; l < L; ++l) {
         const int64_t window = l == L - 1 || l % 4 == 3 ? 2048 : 512;

@@ -143,6 +143,7 @@ CudaKVCache::CudaKVCache(const GptCudaInference& model, int64_t batch, int64_t m
     scratch = std::max(scratch, kc::decode_attention_scratch_floats(B_, c.n_head, c.head_dim(), plans_.back()));
   }
   attn_scratch_ = cuda::DeviceBuffer<float>(static_cast<size_t>(scratch));
+  attn_scratch_.fill_bytes(0);  // decode_attention's counters start at zero
   GptCudaInference::Workspace ws;
   step_arena_ = cuda::DeviceBuffer<std::byte>(GptCudaInference::plan_workspace(c, B_, B_, nullptr, &ws));
   logits_ = cuda::DeviceBuffer<float>(static_cast<size_t>(B_ * c.vocab_size));

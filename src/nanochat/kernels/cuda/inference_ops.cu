@@ -122,18 +122,26 @@ struct DecodeArgs {
   const int32_t* pos;
   bf16* y;
   float *part_o, *part_ml;  // [(b*H + h)*splits + split][D] and [..][2]
+  int* done;                // [b*Hk + kvh]: chunks finished in this call; the merging block resets it
   int64_t H, Hk, kv_stride, window, chunk, splits;
   int G;
   float scale_log2;
 };
 
-// Lanes of a key: D/8 (16 bytes each); a warp holds 32/(D/8) keys at once, the block 4x that.
+// One block per (chunk, kv head, batch row); a key's D/8 lanes each hold 16 bytes of it, so a warp
+// holds 32/(D/8) keys and the block kGroups. Every group walks its keys kUnroll at a time with the next
+// kUnroll keys' K and V already requested (the cache streams from HBM once; at batch 32 this read is most
+// of a decode step), and folds each batch of kUnroll scores into its online softmax with one rescale.
+// The groups then combine in shared memory into the chunk's partial (max, sum, output). The last block
+// of a (row, kv head) to finish merges the chunks in chunk order, so the result does not depend on which
+// block that is, and no second kernel is launched.
 template <int D, int MAXG>
-__global__ void __launch_bounds__(kAttnThreads) decode_split_kernel(DecodeArgs a) {
+__global__ void __launch_bounds__(kAttnThreads) decode_attention_kernel(DecodeArgs a) {
   constexpr int kLanesPerKey = D / 8, kKeysPerWarp = 32 / kLanesPerKey;
   constexpr int kGroups = (kAttnThreads / 32) * kKeysPerWarp, kUnroll = 4;
   __shared__ float sm_o[kGroups][MAXG][D];
   __shared__ float sm_m[kGroups][MAXG], sm_l[kGroups][MAXG];
+  __shared__ bool sm_last;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int sub = lane % kLanesPerKey, group = warp * kKeysPerWarp + lane / kLanesPerKey;
   const int64_t split = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
@@ -154,41 +162,67 @@ __global__ void __launch_bounds__(kAttnThreads) decode_split_kernel(DecodeArgs a
   const int64_t row_stride = a.Hk * D;
   const bf16* kb = a.k + (b * a.kv_stride * a.Hk + kvh) * D + sub * 8;
   const bf16* vb = a.v + (b * a.kv_stride * a.Hk + kvh) * D + sub * 8;
-  // The loop bound is uniform across the warp (shuffles below need every lane).
-  for (int64_t s0 = first + warp * kKeysPerWarp; s0 < last; s0 += int64_t{kGroups} * kUnroll) {
-    float kv[kUnroll][8], vv[kUnroll][8];
-    bool valid[kUnroll];
+  constexpr int64_t kStep = int64_t{kGroups} * kUnroll;
+  auto fetch = [&](int64_t s0, uint4 (&kr)[kUnroll], uint4 (&vr)[kUnroll]) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int64_t key = s0 + int64_t{u} * kGroups + lane / kLanesPerKey;
-      valid[u] = key < last;
-      if (valid[u]) {
-        detail::load8(kb + key * row_stride, kv[u]);
-        detail::load8(vb + key * row_stride, vv[u]);
+      const int64_t key = s0 + int64_t{u} * kGroups + group;
+      if (key < last) {
+        kr[u] = *reinterpret_cast<const uint4*>(kb + key * row_stride);
+        vr[u] = *reinterpret_cast<const uint4*>(vb + key * row_stride);
       } else {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) kv[u][e] = vv[u][e] = 0.0f;
+        kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
       }
     }
+  };
+  uint4 kc[kUnroll], vc[kUnroll];
+  fetch(first, kc, vc);
+  // The loop bound is uniform across the block (shuffles below need every lane).
+  for (int64_t s0 = first; s0 < last; s0 += kStep) {
+    uint4 kn[kUnroll], vn[kUnroll];
+    fetch(s0 + kStep, kn, vn);  // zeros, and no loads, past the chunk
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int r = 0; r < MAXG; ++r) {
+      if (r >= a.G) break;
+      float s[kUnroll];
 #pragma unroll
-      for (int r = 0; r < MAXG; ++r) {
-        if (r >= a.G) break;
+      for (int u = 0; u < kUnroll; ++u) {
+        float kv[8];
+        detail::unpack8(kc[u], kv);
         float dot = 0.0f;
 #pragma unroll
-        for (int e = 0; e < 8; ++e) dot = fmaf(q[r][e], kv[u][e], dot);
-#pragma unroll
-        for (int off = kLanesPerKey / 2; off > 0; off >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, off);
-        if (!valid[u]) continue;
-        const float s = dot * a.scale_log2, m_new = fmaxf(m[r], s);
-        const float c = exp2f(m[r] - m_new), pr = exp2f(s - m_new);
-        l[r] = l[r] * c + pr;
-#pragma unroll
-        for (int e = 0; e < 8; ++e) o[r][e] = fmaf(o[r][e], c, pr * vv[u][e]);
-        m[r] = m_new;
+        for (int e = 0; e < 8; ++e) dot = fmaf(q[r][e], kv[e], dot);
+        s[u] = dot;
       }
+#pragma unroll
+      for (int off = kLanesPerKey / 2; off > 0; off >>= 1)
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) s[u] += __shfl_xor_sync(0xffffffffu, s[u], off);
+      float m_new = m[r];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const bool valid = s0 + int64_t{u} * kGroups + group < last;
+        s[u] = valid ? s[u] * a.scale_log2 : -INFINITY;
+        m_new = fmaxf(m_new, s[u]);
+      }
+      if (m_new == -INFINITY) continue;  // no key of this group yet
+      const float c = exp2f(m[r] - m_new);  // 0 when m[r] is -inf
+      l[r] *= c;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) o[r][e] *= c;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const float pr = exp2f(s[u] - m_new);  // 0 for a key past the chunk
+        float vv[8];
+        detail::unpack8(vc[u], vv);
+        l[r] += pr;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) o[r][e] = fmaf(pr, vv[e], o[r][e]);
+      }
+      m[r] = m_new;
     }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) kc[u] = kn[u], vc[u] = vn[u];
   }
 #pragma unroll
   for (int r = 0; r < MAXG; ++r) {
@@ -220,44 +254,33 @@ __global__ void __launch_bounds__(kAttnThreads) decode_split_kernel(DecodeArgs a
       a.part_ml[2 * at + 1] = sum;
     }
   }
-}
-
-// One warp per (b, h): the chunks' partial sums in chunk order.
-template <int D>
-__global__ void decode_merge_kernel(DecodeArgs a, int64_t rows) {
-  constexpr int E = D / 32;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (row >= rows) return;
-  const int lane = threadIdx.x & 31;
-  const int64_t base = row * a.splits;
-  // The splits' maxima and sums are read by the lanes side by side (a serial walk over ~50 splits was
-  // a chain of dependent loads); each split's weight then comes from the lane that read it.
-  float mx = -INFINITY;
-  for (int64_t sp = lane; sp < a.splits; sp += 32) mx = fmaxf(mx, a.part_ml[2 * (base + sp)]);
-  for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-  float sum = 0.0f, acc[E] = {};
-  for (int64_t sp0 = 0; sp0 < a.splits; sp0 += 32) {
-    const int64_t mine = sp0 + lane;
-    float w_mine = 0.0f;  // 0 for a chunk past the row's last key (its maximum is -inf)
-    if (mine < a.splits) {
-      const float msp = a.part_ml[2 * (base + mine)];
-      if (msp != -INFINITY) w_mine = exp2f(msp - mx);
-      sum = fmaf(a.part_ml[2 * (base + mine) + 1], w_mine, sum);
-    }
-    const int n = a.splits - sp0 < 32 ? static_cast<int>(a.splits - sp0) : 32;
-#pragma unroll 4
-    for (int k = 0; k < n; ++k) {
-      const float w = __shfl_sync(0xffffffffu, w_mine, k);
-      if (w == 0.0f) continue;
-#pragma unroll
-      for (int e = 0; e < E; ++e) acc[e] = fmaf(a.part_o[(base + sp0 + k) * D + lane + 32 * e], w, acc[e]);
-    }
+  // Publish this chunk's partials, then count it; the block that counts last merges.
+  __threadfence();
+  __syncthreads();
+  int* done = a.done + b * a.Hk + kvh;
+  if (threadIdx.x == 0) {
+    sm_last = atomicAdd(done, 1) == static_cast<int>(a.splits) - 1;
+    __threadfence();
   }
-  for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-  const float inv = 1.0f / sum;
-  bf16* yr = a.y + row * D;
-#pragma unroll
-  for (int e = 0; e < E; ++e) yr[lane + 32 * e] = detail::to_bf16(acc[e] * inv);
+  __syncthreads();
+  if (!sm_last) return;
+  // Only the chunks that start at or before the query hold keys.
+  const int64_t used = (p + 1 - key_lo + a.chunk - 1) / a.chunk < a.splits ? (p + 1 - key_lo + a.chunk - 1) / a.chunk
+                                                                           : a.splits;
+  for (int i = threadIdx.x; i < a.G * D; i += kAttnThreads) {
+    const int r = i / D, dim = i % D;
+    const int64_t base = (b * a.H + kvh * a.G + r) * a.splits;
+    float mx = -INFINITY;
+    for (int64_t sp = 0; sp < used; ++sp) mx = fmaxf(mx, __ldcg(a.part_ml + 2 * (base + sp)));
+    float sum = 0.0f, acc = 0.0f;
+    for (int64_t sp = 0; sp < used; ++sp) {
+      const float w = exp2f(__ldcg(a.part_ml + 2 * (base + sp)) - mx);
+      sum = fmaf(__ldcg(a.part_ml + 2 * (base + sp) + 1), w, sum);
+      acc = fmaf(__ldcg(a.part_o + (base + sp) * D + dim), w, acc);
+    }
+    a.y[(b * a.H + kvh * a.G + r) * D + dim] = detail::to_bf16(acc / sum);
+  }
+  if (threadIdx.x == 0) *done = 0;  // ready for the next call (the next kernel on the stream)
 }
 
 // ---------------------------------------------------------------- small helpers
@@ -341,9 +364,15 @@ DecodeAttentionPlan plan_decode_attention(int64_t B, int64_t Hk, int64_t max_key
       n = 132;
     return n;
   }();
+  // Blocks for about two per SM, but chunks of at least 96 keys: a block's fixed costs (the query, the
+  // groups' combine, its partial) outweigh a smaller chunk's keys. Measured on an H100 (d20, H = Hk = 10,
+  // d = 128, 640-768 keys; bench/gpu/decode_attention_bench): the best chunks were 96 at batch 1, 192 at
+  // batch 8 and 192-768 at batch 32, which this rule picks (96, 192, 768).
+  constexpr int64_t kMinChunk = 96;
   max_keys = std::max<int64_t>(max_keys, 1);
-  const int64_t target_blocks = 4 * int64_t{sms};
-  int64_t splits = std::clamp<int64_t>((target_blocks + B * Hk - 1) / (B * Hk), 1, (max_keys + 31) / 32);
+  const int64_t target_blocks = 2 * int64_t{sms};
+  const int64_t splits = std::clamp<int64_t>((target_blocks + B * Hk - 1) / (B * Hk), 1,
+                                             (max_keys + kMinChunk - 1) / kMinChunk);
   DecodeAttentionPlan plan;
   plan.chunk = ((max_keys + splits - 1) / splits + 31) / 32 * 32;
   plan.splits = (max_keys + plan.chunk - 1) / plan.chunk;
@@ -351,7 +380,7 @@ DecodeAttentionPlan plan_decode_attention(int64_t B, int64_t Hk, int64_t max_key
 }
 
 int64_t decode_attention_scratch_floats(int64_t B, int64_t H, int64_t d, const DecodeAttentionPlan& plan) {
-  return B * H * plan.splits * (d + 2);
+  return B * H * plan.splits * (d + 2) + B * H;  // partials, then one counter per (row, head) (Hk <= H)
 }
 
 namespace {
@@ -359,16 +388,13 @@ template <int D>
 void launch_decode_d(const DecodeArgs& args, int64_t B, int G, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(args.splits), static_cast<unsigned>(args.Hk), static_cast<unsigned>(B));
   if (G == 1)
-    decode_split_kernel<D, 1><<<grid, kAttnThreads, 0, stream>>>(args);
+    decode_attention_kernel<D, 1><<<grid, kAttnThreads, 0, stream>>>(args);
   else if (G == 2)
-    decode_split_kernel<D, 2><<<grid, kAttnThreads, 0, stream>>>(args);
+    decode_attention_kernel<D, 2><<<grid, kAttnThreads, 0, stream>>>(args);
   else if (G <= 4)
-    decode_split_kernel<D, 4><<<grid, kAttnThreads, 0, stream>>>(args);
+    decode_attention_kernel<D, 4><<<grid, kAttnThreads, 0, stream>>>(args);
   else
-    decode_split_kernel<D, 8><<<grid, kAttnThreads, 0, stream>>>(args);
-  NC_CUDA_CHECK_LAUNCH();
-  const int64_t rows = B * args.H;
-  decode_merge_kernel<D><<<static_cast<unsigned>((rows + 3) / 4), 128, 0, stream>>>(args, rows);
+    decode_attention_kernel<D, 8><<<grid, kAttnThreads, 0, stream>>>(args);
   NC_CUDA_CHECK_LAUNCH();
 }
 }  // namespace
@@ -382,7 +408,9 @@ void decode_attention(bf16* y, const bf16* q, const bf16* k_cache, const bf16* v
                             "needs H a multiple of Hk with at most 8 query heads per kv head");
   ::nanochat::cuda::require(plan.splits > 0 && plan.chunk > 0, "decode_attention", "empty plan");
   const int G = static_cast<int>(H / Hk);
+  const int64_t partial_floats = B * H * plan.splits * (d + 2);
   const DecodeArgs args{q,  k_cache, v_cache, pos, y, scratch, scratch + B * H * plan.splits * d,
+                        reinterpret_cast<int*>(scratch + partial_floats),
                         H,  Hk,      kv_stride, window, plan.chunk, plan.splits, G,
                         kLog2e / std::sqrt(static_cast<float>(d))};
   if (d == 64)

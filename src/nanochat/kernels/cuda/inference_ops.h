@@ -42,13 +42,15 @@ void qkv_post(const QkvPostArgs& a, cudaStream_t stream);
 // One query per row (decode) against the cache: y (B, H, d) = softmax(q k^T / sqrt(d)) v over the keys
 // [max(0, pos[b] - window), pos[b]] (pos[b] = the query's position; its own key is already cached).
 // The keys are split into `splits` chunks of `chunk` keys counted from the row's first visible key,
-// one block per (chunk, kv head, row), then merged in chunk order (deterministic). The grid depends
-// only on (B, Hk, splits), not on positions: plan it once for the cache capacity.
+// one block per (chunk, kv head, row); the last block of a (row, kv head) to finish merges the chunks
+// in chunk order (deterministic). The grid depends only on (B, Hk, splits), not on positions: plan it
+// once for the cache capacity.
 struct DecodeAttentionPlan {
   int64_t chunk = 0, splits = 0;
 };
 DecodeAttentionPlan plan_decode_attention(int64_t B, int64_t Hk, int64_t max_keys);
-// Scratch floats the plan needs: B*H*splits*(d+2).
+// Scratch floats the plan needs: the chunks' partials, B*H*splits*(d+2), and B*H counters. Zero the
+// scratch once before the first call (cudaMemset); every call leaves the counters at zero again.
 int64_t decode_attention_scratch_floats(int64_t B, int64_t H, int64_t d, const DecodeAttentionPlan& plan);
 void decode_attention(bf16* y, const bf16* q, const bf16* k_cache, const bf16* v_cache, const int32_t* pos, int64_t B,
                       int64_t H, int64_t Hk, int64_t d, int64_t kv_stride, int64_t window,
