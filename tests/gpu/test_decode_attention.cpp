@@ -78,6 +78,39 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DecodeAttentionTest,
                                            Case{2, 6, 6, 128, 200, 2048, 256},   // one chunk covers everything
                                            Case{5, 4, 1, 64, 129, 2048, 0}));    // 4 query heads per kv head
 
+// The decoder's layers have different windows, so different plans, and share one scratch of the largest
+// size: each call must find its counters at zero whatever the call before it wrote.
+TEST_F(DecodeAttentionTest, PlansOfDifferentLayersShareOneScratch) {
+  const int64_t B = 2, H = 4, Hk = 2, d = 64, Tmax = 200, window = 1000;
+  std::mt19937 rng(7);
+  const int64_t cache = B * Tmax * Hk * d, rows = B * H * d;
+  const Bf16Data k = random_bf16(static_cast<size_t>(cache), rng), v = random_bf16(static_cast<size_t>(cache), rng);
+  const Bf16Data q = random_bf16(static_cast<size_t>(rows), rng);
+  const std::vector<int32_t> pos = {199, 150};
+  const auto dk = upload_bits(k.bits), dv = upload_bits(v.bits), dq = upload_bits(q.bits);
+  cuda::DeviceBuffer<int32_t> dpos(pos.size());
+  dpos.copy_from_host(pos);
+  std::vector<float> want(static_cast<size_t>(rows));
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t p = pos[static_cast<size_t>(b)];
+    const kernels::cpu::AttentionShape s{1, 1, H, Hk, d, p + 1, Tmax, p, window};
+    kernels::cpu::attention_forward<float>(want.data() + b * H * d, nullptr, q.values.data() + b * H * d,
+                                           k.values.data() + b * Tmax * Hk * d, v.values.data() + b * Tmax * Hk * d, s);
+  }
+  const kc::DecodeAttentionPlan many{32, 7}, one{256, 1};
+  const int64_t n = std::max(kc::decode_attention_scratch_floats(B, H, d, many),
+                             kc::decode_attention_scratch_floats(B, H, d, one));
+  cuda::DeviceBuffer<float> scratch(static_cast<size_t>(n));
+  scratch.fill_bytes(0);
+  for (const kc::DecodeAttentionPlan& plan : {many, one, many, one}) {
+    auto y = poisoned_bf16(static_cast<size_t>(rows));
+    kc::decode_attention(as_bf16(y), as_bf16(dq), as_bf16(dk), as_bf16(dv), dpos.data(), B, H, Hk, d, Tmax, window,
+                         plan, scratch.data(), stream());
+    sync();
+    expect_close("decode attention after another plan", download_bf16(y), want, 1e-2);
+  }
+}
+
 TEST_F(DecodeAttentionTest, RejectsBadPlansAndShapes) {
   cuda::DeviceBuffer<float> scratch(64);
   EXPECT_THROW(kc::decode_attention(nullptr, nullptr, nullptr, nullptr, nullptr, 1, 4, 4, 96, 16, 16,

@@ -380,7 +380,7 @@ DecodeAttentionPlan plan_decode_attention(int64_t B, int64_t Hk, int64_t max_key
 }
 
 int64_t decode_attention_scratch_floats(int64_t B, int64_t H, int64_t d, const DecodeAttentionPlan& plan) {
-  return B * H * plan.splits * (d + 2) + B * H;  // partials, then one counter per (row, head) (Hk <= H)
+  return B * H + B * H * plan.splits * (d + 2);  // one counter per (row, head) (Hk <= H), then the partials
 }
 
 namespace {
@@ -408,9 +408,11 @@ void decode_attention(bf16* y, const bf16* q, const bf16* k_cache, const bf16* v
                             "needs H a multiple of Hk with at most 8 query heads per kv head");
   ::nanochat::cuda::require(plan.splits > 0 && plan.chunk > 0, "decode_attention", "empty plan");
   const int G = static_cast<int>(H / Hk);
-  const int64_t partial_floats = B * H * plan.splits * (d + 2);
-  const DecodeArgs args{q,  k_cache, v_cache, pos, y, scratch, scratch + B * H * plan.splits * d,
-                        reinterpret_cast<int*>(scratch + partial_floats),
+  // The counters come first: layers with different plans share one scratch, so their place must not
+  // depend on the plan (a counter under another plan's partials would be overwritten).
+  float* partials = scratch + B * H;
+  const DecodeArgs args{q,  k_cache, v_cache, pos, y, partials, partials + B * H * plan.splits * d,
+                        reinterpret_cast<int*>(scratch),
                         H,  Hk,      kv_stride, window, plan.chunk, plan.splits, G,
                         kLog2e / std::sqrt(static_cast<float>(d))};
   if (d == 64)

@@ -49,8 +49,9 @@ struct DecodeAttentionPlan {
   int64_t chunk = 0, splits = 0;
 };
 DecodeAttentionPlan plan_decode_attention(int64_t B, int64_t Hk, int64_t max_keys);
-// Scratch floats the plan needs: the chunks' partials, B*H*splits*(d+2), and B*H counters. Zero the
-// scratch once before the first call (cudaMemset); every call leaves the counters at zero again.
+// Scratch floats the plan needs: B*H counters, then the chunks' partials, B*H*splits*(d+2). Zero the
+// scratch once before the first call (cudaMemset); every call leaves the counters at zero again, so
+// calls with different plans (layers with different windows) may share one scratch of the largest size.
 int64_t decode_attention_scratch_floats(int64_t B, int64_t H, int64_t d, const DecodeAttentionPlan& plan);
 void decode_attention(bf16* y, const bf16* q, const bf16* k_cache, const bf16* v_cache, const int32_t* pos, int64_t B,
                       int64_t H, int64_t Hk, int64_t d, int64_t kv_stride, int64_t window,
