@@ -15,13 +15,17 @@
 //     cannot deadlock. This replaces a third kernel that recomputed S and dP for gQ (7 products
 //     instead of 5).
 // Products run on tensor cores (bf16 operands, fp32 accumulation); P and dS are rounded to bf16 as
-// operands of the second products, as in flash attention.
+// operands of the second products, as in flash attention. head_dim 128 runs a Hopper version of
+// step 2 on warpgroup MMAs (wgmma, attention_backward_wgmma_kernel below); head_dim 64 keeps the
+// mma.sync one.
 #include <cmath>
+#include <cstdlib>
 
 #include "nanochat/kernels/cuda/attention.h"
 #include "nanochat/kernels/cuda/attention_tile.cuh"
 #include "nanochat/kernels/cuda/check.h"
 #include "nanochat/kernels/cuda/reduce.h"
+#include "nanochat/kernels/cuda/wgmma.cuh"
 
 namespace nanochat::kernels::cuda {
 
@@ -30,13 +34,29 @@ namespace {
 using namespace attention_detail;
 
 constexpr int kQueryTile = 64;  // queries per step
+
+// NANOCHAT_ATTENTION_BACKWARD_MMA_SYNC=1 pins the mma.sync kernel for head_dim 128 too (A/B timing).
+bool force_mma_sync() {
+  static const bool forced = [] {
+    const char* v = std::getenv("NANOCHAT_ATTENTION_BACKWARD_MMA_SYNC");
+    return v != nullptr && v[0] != '\0' && v[0] != '0';
+  }();
+  return forced;
+}
+
 // Keys per block. 128-key blocks (8 warps, one per SM) halve the fp32 gQ read-modify-write traffic
 // per product and the length of the chains of ordered additions, which pays off for long windows;
 // short windows have short chains anyway and prefer two 64-key blocks per SM. Measured on an H100,
 // B=32 T=2048 H=10 d=128, backward ms (key tile 64 / 128; the former 3-kernel version with gQ
 // recomputation): full causal 5.69 / 5.00 (5.10); window 1024 3.91 / 3.86 (3.99); window 512
-// 2.44 / 2.67 (2.77).
-int default_key_tile(const cpu::AttentionShape& s) { return s.window <= 512 ? 64 : 128; }
+// 2.44 / 2.67 (2.77) with the mma.sync kernel.
+// The wgmma kernel (head_dim 128) is faster with 128-key tiles at every window (H100, B=32 T=2048
+// H=10, ms kt64 / kt128: full 2.93 / 2.56, window 1024 2.38 / 2.13, window 512 1.62 / 1.53; the
+// mma.sync kernel's best: 4.93, 3.91, 2.46).
+int default_key_tile(const cpu::AttentionShape& s) {
+  if (s.d == 128 && !force_mma_sync()) return 128;
+  return s.window <= 512 ? 64 : 128;
+}
 
 struct BackwardArgs {
   bf16 *gq, *gk, *gv;
@@ -332,15 +352,351 @@ __global__ void __launch_bounds__(kKeyTile * 2, 1) attention_backward_kernel(Bac
   }
 }
 
+// 4-byte global->shared copy (cp.async.ca); invalid sources are zero-filled.
+__device__ __forceinline__ void cp_async4(uint32_t dst, const void* src, bool valid) {
+  const int bytes = valid ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void red_add_f32x4(float4* p, const float (&v)[4]) {
+  asm volatile("red.relaxed.gpu.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "f"(v[0]), "f"(v[1]), "f"(v[2]),
+               "f"(v[3])
+               : "memory");
+}
+
+// The same algorithm for head_dim 128 on Hopper's warpgroup MMAs (wgmma.cuh). Each warpgroup (4
+// warps) owns 64 keys; the accumulator fragments are those of the mma.sync kernel above (warp w of a
+// warpgroup holds rows 16w.. of its 64), so the softmax and bookkeeping are unchanged. Products per
+// query tile and warpgroup: S^T = K Q^T and dP^T = V gY^T (m64n64k16, both operands K-major from shared
+// memory), gV += P^T gY and gK += dS^T Q (m64n128k16, A = the packed P^T / dS^T fragments from
+// registers, B MN-major), and the block's partial gQ = dS K (m64n64k16, both MN-major from shared
+// memory: dS^T is stored [key][query]) split into 64-column chunks over the warpgroups. Every shared
+// tile is in the 128-byte-swizzled slab layout that wgmma reads directly, so no operand is re-read
+// per warp (the mma.sync kernel reads each Q/gY fragment once per warp).
+// Overlap within a warpgroup: the exponentials run while dP^T is still multiplying, and the gV/gK
+// products while dS goes to shared memory and gQ starts.
+// The ordered gQ accumulation is a chain of key tiles as above, but run latest key tile first while
+// each block walks its query tiles upwards, so that a tile's predecessor got to the query tile two
+// steps earlier (walking downwards with the earliest tile first, every tile of a head reached a
+// query tile in the same step and each link of the chain cost a wait). Its middle links add with
+// fire-and-forget reductions (red.add, performed in chain order, so still deterministic) instead of
+// load-add-store, and a tile signals its successor one step later, after the next step's first
+// barrier has ordered every thread's reductions, so nothing waits for the round trip.
+template <int kKeyTile>
+__global__ void __launch_bounds__(kKeyTile * 2, 1) attention_backward_wgmma_kernel(BackwardArgs a) {
+  namespace wg = wgmma;
+  constexpr int D = 128;
+  constexpr int kWarps = kKeyTile / 16, kThreads = kWarps * 32;
+  constexpr int kBlockM = kQueryTile;
+  constexpr int kMt = kBlockM / 8;  // query n tiles of S^T per warp
+  constexpr int kDt = D / 8;
+  constexpr int kGroups = kKeyTile / 64;       // warpgroups
+  constexpr int kChunks = (D / 64) / kGroups;  // 64-column gQ chunks per warpgroup
+  constexpr int kWarpT = kChunks * 8;          // gQ n tiles per warp
+  constexpr uint32_t kKeySlab = kKeyTile * 128, kQuerySlab = kBlockM * 128;  // bytes of one 64-column slab
+  static_assert(kThreads >= 2 * kBlockM, "lse and delta rows are copied by one thread each");
+  extern __shared__ unsigned char smem_raw[];
+  // Dynamic shared memory is only guaranteed 16-byte aligned; the swizzle needs 1024.
+  const uint32_t raw_addr = smem_u32(smem_raw);
+  unsigned char* base = smem_raw + (((raw_addr + 1023u) & ~1023u) - raw_addr);
+  bf16* sK = reinterpret_cast<bf16*>(base);
+  bf16* sV = sK + kKeyTile * D;
+  bf16* sQ = sV + kKeyTile * D;       // [2][kBlockM * D]
+  bf16* sdO = sQ + 2 * kBlockM * D;   // [2][kBlockM * D]
+  bf16* sdS = sdO + 2 * kBlockM * D;  // [kKeyTile][kBlockM]: one slab
+  float* sLse = reinterpret_cast<float*>(sdS + kKeyTile * kBlockM);  // [2][kBlockM], natural log
+  float* sDelta = sLse + 2 * kBlockM;                                 // [2][kBlockM]
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, group_id = warp >> 2;
+  const int64_t kvh = blockIdx.y, b = blockIdx.z;
+  // Key tiles in reverse block order: a tile's gQ predecessors (the later key tiles) then have lower
+  // block indices, so the waits below cannot deadlock.
+  const int64_t j = gridDim.x - 1 - blockIdx.x, n0 = j * kKeyTile;
+  const int nk = static_cast<int>(min64(kKeyTile, a.T - n0));
+  const int64_t group = a.H / a.Hk, n_qtiles = (a.T + kBlockM - 1) / kBlockM;
+  const int64_t q_row = a.H * D, kv_row = a.Hk * D;
+  // Step and position bookkeeping in 32 bits (T < 2^31): registers are the scarce resource here.
+  const int qt_lo = static_cast<int>(n0 / kBlockM),
+            qt_hi = static_cast<int>(min64(a.T - 1, n0 + nk - 1 + a.window) / kBlockM);
+  const int iters = static_cast<int>(group) * (qt_hi - qt_lo + 1);
+  const int T = static_cast<int>(a.T), window = static_cast<int>(min64(a.window, a.T));
+
+  // Copies: thread t always moves the 16-byte chunk t % 16 of rows t / 16 + i * kRowStep, so its
+  // swizzled shared offset is fixed up to i * kRowStep rows (kRowStep is a multiple of 8).
+  constexpr int kRowStep = kThreads / (D / 8);
+  static_assert(kRowStep % 8 == 0, "the swizzle phase of a thread's rows must not change");
+  const int cp_chunk = static_cast<int>(threadIdx.x) % (D / 8), cp_row = static_cast<int>(threadIdx.x) / (D / 8);
+  auto cp_offset = [&](int rows) {  // element offset in a tile of `rows` rows
+    return (cp_chunk >> 3) * (rows * 64) + cp_row * 64 + (((cp_chunk & 7) ^ (cp_row & 7)) << 3);
+  };
+  auto load = [&](bf16* tile, int rows, const bf16* src, int64_t stride, int valid_rows) {
+    const uint32_t dst = smem_u32(tile + cp_offset(rows));
+    const bf16* g = src + cp_row * stride + cp_chunk * 8;
+#pragma unroll
+    for (int i = 0; i < rows / kRowStep; ++i) {
+      const bool valid = cp_row + i * kRowStep < valid_rows;
+      cp_async16(dst + i * kRowStep * 128, valid ? g + i * kRowStep * stride : src, valid);
+    }
+  };
+  const int64_t kv_off = ((b * a.T + n0) * a.Hk + kvh) * D;
+  load(sK, kKeyTile, a.k + kv_off, kv_row, nk);
+  load(sV, kKeyTile, a.v + kv_off, kv_row, nk);
+  // Steps walk the query heads of the group, and in each the query tiles from the first that sees
+  // these keys upwards. Rows past T are zero-filled; their probabilities are masked to 0 below.
+  auto load_queries = [&](int hq, int qt, int buf) {
+    const int64_t h = kvh * group + hq, i0 = qt * kBlockM;
+    const int nq = static_cast<int>(min64(kBlockM, a.T - i0));
+    const int64_t off = ((b * a.T + i0) * a.H + h) * D;
+    load(sQ + buf * kBlockM * D, kBlockM, a.q + off, q_row, nq);
+    load(sdO + buf * kBlockM * D, kBlockM, a.gy + off, q_row, nq);
+    const int r = static_cast<int>(threadIdx.x) % kBlockM;
+    const float* src = (threadIdx.x < kBlockM ? a.lse : a.delta) + (b * a.H + h) * a.T + i0 + r;
+    if (threadIdx.x < 2 * kBlockM)
+      cp_async4(smem_u32((threadIdx.x < kBlockM ? sLse : sDelta) + buf * kBlockM + r), r < nq ? src : a.lse, r < nq);
+  };
+  int hq = 0, qt = qt_lo;  // this step's query head (within the group) and query tile
+  load_queries(hq, qt, 0);
+  cp_async_commit();
+  cp_async_wait<0>();
+  wg::fence_proxy_async();
+
+  // Descriptors without their start address; adding (byte address >> 4) completes one.
+  const uint64_t desc_kmajor = wg::desc_sw128(0, 16, 1024);
+  const uint64_t desc_q_mn = wg::desc_sw128(0, kQuerySlab, 1024);  // Q, gY as B, N = D over 2 slabs
+  const uint64_t desc_key_mn = wg::desc_sw128(0, kKeySlab, 1024);  // dS as A, K as B
+  const uint32_t sK_addr = smem_u32(sK), sQ_addr = smem_u32(sQ), sdO_addr = smem_u32(sdO), sdS_addr = smem_u32(sdS);
+  auto desc_at = [](uint64_t d, uint32_t addr) { return d + ((addr & 0x3FFFF) >> 4); };
+  // This warpgroup's 64 rows of K and V (A operands, K-major; K steps of 16 = 32 bytes, slabs of 64).
+  const uint32_t k_rows = sK_addr + group_id * 64 * 128, v_rows = smem_u32(sV) + group_id * 64 * 128;
+
+  float dk[kDt][4], dv[kDt][4];
+#pragma unroll
+  for (int t = 0; t < kDt; ++t)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dk[t][e] = dv[t][e] = 0.0f;
+  const int key_a = static_cast<int>(n0) + warp * 16 + (lane >> 2);
+  int* pending_release = nullptr;  // the counter this block still has to bump for its last step
+
+  for (int it = 0; it < iters; ++it) {
+    const int buf = static_cast<int>(it & 1);
+    // Step it's tiles are complete (each thread waited for its copies and fenced them for the tensor
+    // cores at the end of the previous step), and every thread is done with step it - 1 (its buffers,
+    // dS, its gQ reductions).
+    __syncthreads();
+    const int next_hq = qt == qt_hi ? hq + 1 : hq, next_qt = qt == qt_hi ? qt_lo : qt + 1;
+    if (it + 1 < iters) {
+      load_queries(next_hq, next_qt, buf ^ 1);
+      cp_async_commit();
+    }
+    const uint32_t q_addr = sQ_addr + buf * 2 * kQuerySlab, o_addr = sdO_addr + buf * 2 * kQuerySlab;
+    const float* lse = sLse + buf * kBlockM;
+    const float* delta = sDelta + buf * kBlockM;
+    const int64_t h = kvh * group + hq;
+    const int i0 = qt * kBlockM;
+
+    // S^T = K Q^T, then dP^T = V gY^T, as two groups so that the exponentials overlap the second.
+    float st[kMt][4], dpt[kMt][4];
+#pragma unroll
+    for (int t = 0; t < kMt; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) st[t][e] = dpt[t][e] = 0.0f;
+    wg::fence();
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks) {
+      const uint32_t step = (ks >> 2) * kKeySlab + (ks & 3) * 32, qstep = (ks >> 2) * kQuerySlab + (ks & 3) * 32;
+      wg::mma_m64n64k16_ss<false, false>(st, desc_at(desc_kmajor, k_rows + step),
+                                         desc_at(desc_kmajor, q_addr + qstep), ks > 0);
+    }
+    wg::commit();
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks) {
+      const uint32_t step = (ks >> 2) * kKeySlab + (ks & 3) * 32, qstep = (ks >> 2) * kQuerySlab + (ks & 3) * 32;
+      wg::mma_m64n64k16_ss<false, false>(dpt, desc_at(desc_kmajor, v_rows + step),
+                                         desc_at(desc_kmajor, o_addr + qstep), ks > 0);
+    }
+    wg::commit();
+    if (pending_release != nullptr && threadIdx.x == 0) add_release(pending_release, 1);
+    pending_release = nullptr;
+
+    const bool full = i0 >= n0 + kKeyTile - 1 && i0 + kBlockM - 1 - a.window <= n0 && i0 + kBlockM <= a.T &&
+                      n0 + kKeyTile <= a.T;
+    wg::wait<1>();
+    wg::fence_operand(st);
+#pragma unroll
+    for (int t = 0; t < kMt; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = t * 8 + 2 * (lane & 3) + (e & 1);
+        float p = fast_exp2(fmaf(st[t][e], a.scale_log2, -lse[col] * kLog2e));
+        if (!full) {
+          const int pos = i0 + col, key = key_a + 8 * (e >> 1);
+          if (pos >= T || key > pos || key < pos - window || key >= T) p = 0.0f;
+        }
+        st[t][e] = p;
+      }
+    // dS^T = P^T (dP^T - delta) in place.
+    wg::wait<0>();
+    wg::fence_operand(dpt);
+#pragma unroll
+    for (int t = 0; t < kMt; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dpt[t][e] = st[t][e] * (dpt[t][e] - delta[t * 8 + 2 * (lane & 3) + (e & 1)]);
+
+    // gV += P^T gY and gK += dS^T Q (B MN-major: K steps of 16 query rows = 2048 bytes; the 1/sqrt(d)
+    // of gK is applied once at the end). dS^T also goes to shared memory as [key][query] rows for gQ.
+    uint32_t pa[kBlockM / 16][4], da[kBlockM / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < kBlockM / 16; ++kk) {
+      pa[kk][0] = pack_bf16(st[2 * kk][0], st[2 * kk][1]);
+      pa[kk][1] = pack_bf16(st[2 * kk][2], st[2 * kk][3]);
+      pa[kk][2] = pack_bf16(st[2 * kk + 1][0], st[2 * kk + 1][1]);
+      pa[kk][3] = pack_bf16(st[2 * kk + 1][2], st[2 * kk + 1][3]);
+      da[kk][0] = pack_bf16(dpt[2 * kk][0], dpt[2 * kk][1]);
+      da[kk][1] = pack_bf16(dpt[2 * kk][2], dpt[2 * kk][3]);
+      da[kk][2] = pack_bf16(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]);
+      da[kk][3] = pack_bf16(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3]);
+    }
+    // Stored before the products are issued: their A registers must not be touched until they finish.
+    // Each da[kk] is a 16x16 block (keys x queries 16kk..) of four 8x8 matrices; lane l addresses row
+    // l % 8 of matrix l / 8 (keys + 8 for odd matrices, queries + 8 for the upper two).
+    {
+      const int key = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, upper = lane >> 4;
+#pragma unroll
+      for (int kk = 0; kk < kBlockM / 16; ++kk)
+        stmatrix_x4(smem_u32(sdS + wg::sw128_chunk<kKeyTile>(key, 2 * kk + upper)), da[kk]);
+    }
+    wg::fence();
+#pragma unroll
+    for (int kk = 0; kk < kBlockM / 16; ++kk)
+      wg::mma_m64n128k16_rs<true>(dv, pa[kk], desc_at(desc_q_mn, o_addr + kk * 2048), true);
+#pragma unroll
+    for (int kk = 0; kk < kBlockM / 16; ++kk)
+      wg::mma_m64n128k16_rs<true>(dk, da[kk], desc_at(desc_q_mn, q_addr + kk * 2048), true);
+    wg::commit();
+    wg::fence_proxy_async();
+    __syncthreads();  // dS complete in shared memory
+
+    // gQ_i (+)= dS K_j: warp w of a warpgroup holds query rows 16w.. of 64-column chunks. The key
+    // tiles that see query tile i add theirs latest first: last_j stores, each earlier one adds once
+    // the count says all later ones have, first_j writes gq. Walking query tiles upwards, tile j + 1
+    // reached this query tile two steps (64 queries per step, 128 keys per tile) before tile j, so
+    // the wait is rarely a real one.
+    const int64_t tile_id = (b * a.H + h) * n_qtiles + qt;
+    const int first_j = max(0, i0 - window) / kKeyTile, last_j = min(i0 + kBlockM - 1, T - 1) / kKeyTile;
+    const bool stores = j == last_j, writes_gq = j == first_j;
+    int* count = a.dq_count + tile_id;
+    float4* acc = reinterpret_cast<float4*>(a.dq_acc) + (tile_id * kWarps + warp) * (kWarpT * 32) + lane;
+    const int row0 = (warp & 3) * 16;
+#pragma unroll 1
+    for (int c = 0; c < kChunks; ++c) {
+      const int chunk = group_id * kChunks + c;  // 64 columns of D
+      float dq[8][4];
+#pragma unroll
+      for (int t = 0; t < 8; ++t) dq[t][0] = dq[t][1] = dq[t][2] = dq[t][3] = 0.0f;
+      wg::fence();
+#pragma unroll
+      for (int ks = 0; ks < kKeyTile / 16; ++ks)
+        wg::mma_m64n64k16_ss<true, true>(dq, desc_at(desc_key_mn, sdS_addr + ks * 2048),
+                                         desc_at(desc_key_mn, sK_addr + chunk * kKeySlab + ks * 2048), ks > 0);
+      wg::commit();
+      if (c == 0) {
+        wg::wait<1>();  // gV and gK done: their A registers are free
+        // The next step's tiles: waited for and fenced here, before this step's reductions are in
+        // flight (the fence would wait for them too).
+        cp_async_wait<0>();
+        wg::fence_proxy_async();
+        if (!stores) {
+          if (threadIdx.x == 0) {
+            const int want = static_cast<int>(last_j - j);
+            while (load_acquire(count) != want) {
+            }
+          }
+          __syncthreads();
+        }
+      }
+      float4 prev[8];
+      if (writes_gq && !stores) {
+#pragma unroll
+        for (int t = 0; t < 8; ++t) prev[t] = __ldcg(acc + (c * 8 + t) * 32);
+      }
+      wg::wait<0>();
+      wg::fence_operand(dq);
+      if (writes_gq) {
+        if (!stores) {
+#pragma unroll
+          for (int t = 0; t < 8; ++t) {
+            dq[t][0] += prev[t].x;
+            dq[t][1] += prev[t].y;
+            dq[t][2] += prev[t].z;
+            dq[t][3] += prev[t].w;
+          }
+        }
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const int64_t row = i0 + row0 + (lane >> 2) + 8 * r;
+          if (row >= T) continue;
+          bf16* out = a.gq + ((b * a.T + row) * a.H + h) * D + chunk * 64 + 2 * (lane & 3);
+#pragma unroll
+          for (int t = 0; t < 8; ++t)
+            *reinterpret_cast<__nv_bfloat162*>(out + t * 8) =
+                __floats2bfloat162_rn(dq[t][2 * r] * a.scale, dq[t][2 * r + 1] * a.scale);
+        }
+      } else if (stores) {
+#pragma unroll
+        for (int t = 0; t < 8; ++t)
+          __stcg(acc + (c * 8 + t) * 32, make_float4(dq[t][0], dq[t][1], dq[t][2], dq[t][3]));
+      } else {
+#pragma unroll
+        for (int t = 0; t < 8; ++t) red_add_f32x4(acc + (c * 8 + t) * 32, dq[t]);
+      }
+    }
+    if (!writes_gq) pending_release = count;
+    hq = next_hq;
+    qt = next_qt;
+  }
+  // Every thread's last reductions are ordered before the final signal.
+  __syncthreads();
+  if (pending_release != nullptr && threadIdx.x == 0) add_release(pending_release, 1);
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t key = key_a + 8 * r;
+    if (key >= T) continue;
+    const int64_t off = ((b * a.T + key) * a.Hk + kvh) * D + 2 * (lane & 3);
+#pragma unroll
+    for (int t = 0; t < kDt; ++t) {
+      *reinterpret_cast<__nv_bfloat162*>(a.gk + off + t * 8) =
+          __floats2bfloat162_rn(dk[t][2 * r] * a.scale, dk[t][2 * r + 1] * a.scale);
+      *reinterpret_cast<__nv_bfloat162*>(a.gv + off + t * 8) = __floats2bfloat162_rn(dv[t][2 * r], dv[t][2 * r + 1]);
+    }
+  }
+}
+
+// Shared memory of the mma.sync kernel and of the wgmma one (which also needs 1024-byte alignment).
+template <int D, int kKeyTile>
+constexpr size_t backward_smem_bytes(bool wgmma_kernel) {
+  return static_cast<size_t>(2 * kKeyTile + 4 * kQueryTile) * D * sizeof(bf16) + 4 * kQueryTile * sizeof(float) +
+         static_cast<size_t>(kKeyTile * kQueryTile) * sizeof(bf16) + (wgmma_kernel ? 1024 : 0);
+}
+
 template <int D, int kKeyTile>
 void launch_backward(const BackwardArgs& args, const bf16* gy, const bf16* y, const cpu::AttentionShape& s,
                      int64_t n_counts, cudaStream_t stream) {
   constexpr int kThreads = kKeyTile * 2;
-  constexpr size_t kSmem = static_cast<size_t>(2 * kKeyTile + 4 * kQueryTile) * D * sizeof(bf16) +
-                           4 * kQueryTile * sizeof(float) + static_cast<size_t>(kKeyTile * kQueryTile) * sizeof(bf16);
+  // head_dim 128 runs on wgmma (sm_90a); 64 keeps the mma.sync kernel.
+  const bool use_wgmma = D == 128 && !force_mma_sync();
+  void (*kernel)(BackwardArgs) = attention_backward_kernel<D, kKeyTile>;
+  if constexpr (D == 128) {
+    if (use_wgmma) kernel = attention_backward_wgmma_kernel<kKeyTile>;
+  }
+  const size_t smem = backward_smem_bytes<D, kKeyTile>(use_wgmma);
   static const bool configured = [] {
     NC_CUDA_CHECK(cudaFuncSetAttribute(attention_backward_kernel<D, kKeyTile>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(backward_smem_bytes<D, kKeyTile>(false))));
+    if constexpr (D == 128)
+      NC_CUDA_CHECK(cudaFuncSetAttribute(attention_backward_wgmma_kernel<kKeyTile>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(backward_smem_bytes<D, kKeyTile>(true))));
     return true;
   }();
   (void)configured;
@@ -351,10 +707,11 @@ void launch_backward(const BackwardArgs& args, const bf16* gy, const bf16* y, co
                                                                                        s.Tq, s.H);
   NC_CUDA_CHECK_LAUNCH();
   // Key tiles along x (the fastest-varying block index): a key tile's gQ additions wait only on
-  // lower key tiles of the same (kv head, batch row), i.e. on blocks of lower linear index.
+  // other key tiles of the same (kv head, batch row) that have lower block indices (the mma.sync
+  // kernel: earlier key tiles at lower x; the wgmma one: later key tiles, mapped to lower x), i.e. on
+  // blocks of lower linear index.
   const unsigned tiles = static_cast<unsigned>((s.Tq + kKeyTile - 1) / kKeyTile);
-  attention_backward_kernel<D, kKeyTile><<<dim3(tiles, static_cast<unsigned>(s.Hk), static_cast<unsigned>(s.B)),
-                                           kThreads, kSmem, stream>>>(args);
+  kernel<<<dim3(tiles, static_cast<unsigned>(s.Hk), static_cast<unsigned>(s.B)), kThreads, smem, stream>>>(args);
   NC_CUDA_CHECK_LAUNCH();
 }
 
