@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <span>
 #include <random>
 #include <tuple>
 #include <vector>
@@ -108,6 +110,86 @@ TEST_F(DecodeAttentionTest, PlansOfDifferentLayersShareOneScratch) {
                          plan, scratch.data(), stream());
     sync();
     expect_close("decode attention after another plan", download_bf16(y), want, 1e-2);
+  }
+}
+
+// decode_attention_with_post folds qkv_post into the attention kernel for decode steps: it must give
+// exactly what qkv_post followed by decode_attention gives, output and cache both, with and without a
+// value embedding, with GQA, and with the new key at the start, inside and at the end of a chunk.
+TEST_F(DecodeAttentionTest, FoldedPostProcessingEqualsTheTwoKernelsBitwise) {
+  struct PostCase {
+    int64_t B, H, Hk, d, Tmax, window, chunk;
+    bool value_embed;
+  };
+  for (const PostCase& c : {PostCase{4, 4, 2, 64, 130, 1000, 32, true}, PostCase{3, 10, 10, 128, 200, 64, 0, false},
+                            PostCase{2, 8, 1, 128, 97, 1000, 96, true}}) {
+    SCOPED_TRACE(::testing::Message() << "B=" << c.B << " H=" << c.H << " Hk=" << c.Hk << " d=" << c.d);
+    std::mt19937 rng(static_cast<unsigned>(c.B * 31 + c.H + c.d));
+    const int64_t C = c.H * c.d, KV = c.Hk * c.d, vocab = 50, half = c.d / 2, max_pos = c.Tmax + 1;
+    const Bf16Data qkv = random_bf16(static_cast<size_t>(c.B * (C + 2 * KV)), rng);
+    const Bf16Data h = random_bf16(static_cast<size_t>(c.B * C), rng), wg = random_bf16(static_cast<size_t>(c.Hk * 12), rng);
+    const Bf16Data table = random_bf16(static_cast<size_t>(vocab * KV), rng);
+    const Bf16Data cache0 = random_bf16(static_cast<size_t>(c.B * c.Tmax * KV), rng);
+    std::vector<float> cosv(static_cast<size_t>(max_pos * half)), sinv(cosv.size());
+    for (int64_t p = 0; p < max_pos; ++p)
+      for (int64_t j = 0; j < half; ++j) {
+        const double angle = static_cast<double>(p) / std::pow(10000.0, 2.0 * static_cast<double>(j) / static_cast<double>(c.d));
+        cosv[static_cast<size_t>(p * half + j)] = static_cast<float>(std::cos(angle));
+        sinv[static_cast<size_t>(p * half + j)] = static_cast<float>(std::sin(angle));
+      }
+    std::vector<int32_t> pos(static_cast<size_t>(c.B));
+    std::vector<int64_t> idx(static_cast<size_t>(c.B));
+    for (int64_t b = 0; b < c.B; ++b) {
+      pos[static_cast<size_t>(b)] = b == 0 ? 0 : (b == 1 ? static_cast<int32_t>(c.Tmax - 1) : 31 + static_cast<int32_t>(b));
+      idx[static_cast<size_t>(b)] = (b * 7) % vocab;
+    }
+    const auto dqkv = upload_bits(qkv.bits), dh = upload_bits(h.bits), dwg = upload_bits(wg.bits),
+               dtable = upload_bits(table.bits);
+    const auto dcos = upload(cosv), dsin = upload(sinv);
+    const auto didx = upload(std::span<const int64_t>(idx));
+    cuda::DeviceBuffer<int32_t> dpos(pos.size());
+    dpos.copy_from_host(pos);
+    const int64_t max_keys = std::min(c.Tmax, c.window + 1);
+    kc::DecodeAttentionPlan plan = kc::plan_decode_attention(c.B, c.Hk, max_keys);
+    if (c.chunk > 0) plan = kc::DecodeAttentionPlan{c.chunk, (max_keys + c.chunk - 1) / c.chunk};
+    cuda::DeviceBuffer<float> scratch(static_cast<size_t>(kc::decode_attention_scratch_floats(c.B, c.H, c.d, plan)));
+    scratch.fill_bytes(0);
+
+    struct Run {
+      std::vector<float> y, k, v;
+    };
+    auto run = [&](bool folded) {
+      auto k = upload_bits(cache0.bits), v = upload_bits(cache0.bits);
+      auto q = poisoned_bf16(static_cast<size_t>(c.B * C)), y = poisoned_bf16(static_cast<size_t>(c.B * C));
+      kc::QkvPostArgs a;
+      a.qkv = as_bf16(dqkv);
+      a.h = as_bf16(dh);
+      a.wg = c.value_embed ? as_bf16(dwg) : nullptr;
+      a.table = c.value_embed ? as_bf16(dtable) : nullptr;
+      a.idx = didx.data();
+      a.pos = dpos.data();
+      a.cos = dcos.data();
+      a.sin = dsin.data();
+      a.q_out = as_bf16(q);
+      a.k_cache = as_bf16(k);
+      a.v_cache = as_bf16(v);
+      a.rows = c.B, a.T = 1, a.C = C, a.H = c.H, a.Hk = c.Hk, a.d = c.d, a.kv_stride = c.Tmax;
+      a.qk_scale = 1.2f;
+      if (folded) {
+        kc::decode_attention_with_post(as_bf16(y), a, c.window, plan, scratch.data(), stream());
+      } else {
+        kc::qkv_post(a, stream());
+        kc::decode_attention(as_bf16(y), as_bf16(q), as_bf16(k), as_bf16(v), dpos.data(), c.B, c.H, c.Hk, c.d, c.Tmax,
+                             c.window, plan, scratch.data(), stream());
+      }
+      sync();
+      return Run{download_bf16(y), download_bf16(k), download_bf16(v)};
+    };
+    const Run two = run(false), one = run(true);
+    EXPECT_EQ(count_nan(one.y), 0u);
+    EXPECT_EQ(one.y, two.y);
+    EXPECT_EQ(one.k, two.k);
+    EXPECT_EQ(one.v, two.v);
   }
 }
 

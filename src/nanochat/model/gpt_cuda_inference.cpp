@@ -33,6 +33,8 @@ GptCudaInference::GptCudaInference(const GPT<float>& host, cuda::CudaContext& ct
   const GPTConfig& c = config_;
   if (const char* e = std::getenv("NANOCHAT_DECODE_GEMV"); e != nullptr && std::string_view(e) == "0") decode_gemv_ = false;
   if (const char* e = std::getenv("NANOCHAT_DECODE_PDL"); e != nullptr && std::string_view(e) == "0") decode_pdl_ = false;
+  if (const char* e = std::getenv("NANOCHAT_DECODE_FUSED_POST"); e != nullptr && std::string_view(e) == "0")
+    decode_fused_post_ = false;
   const int64_t C = c.n_embd, KV = c.kv_dim(), Vp = c.padded_vocab_size(), L = c.n_layer;
   const ModelPtrs<const float> p = bind_pointers<const float>(c, host.layout(), host.params().data());
 
@@ -266,12 +268,16 @@ void GptCudaInference::run_forward(CudaKVCache& cache, const Workspace& ws, int6
     qa.d = d;
     qa.kv_stride = cache.Tmax_;
     qa.qk_scale = static_cast<float>(kQkScale);
-    kc::qkv_post(qa, st);
-    if (decode_kernels) {
+    if (decode_kernels && T == 1 && decode_fused_post_) {
+      kc::decode_attention_with_post(ws.y, qa, c.window(i), cache.plans_[static_cast<size_t>(i)],
+                                     cache.attn_scratch_.data(), st);
+    } else if (decode_kernels) {
+      kc::qkv_post(qa, st);
       kc::decode_attention(ws.y, ws.q, cache.keys(i), cache.values(i), cache.positions_.data(), B, H, Hk, d,
                            cache.Tmax_, c.window(i), cache.plans_[static_cast<size_t>(i)], cache.attn_scratch_.data(),
                            st);
     } else {
+      kc::qkv_post(qa, st);
       const kernels::cpu::AttentionShape shape{B, T, H, Hk, d, pos0 + T, cache.Tmax_, pos0, c.window(i)};
       kc::attention_forward(ws.y, nullptr, ws.q, cache.keys(i), cache.values(i), shape, st);
     }

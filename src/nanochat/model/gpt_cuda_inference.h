@@ -139,6 +139,9 @@ class GptCudaInference {
   // ... each launched to overlap the kernel before it (programmatic dependent launch);
   // NANOCHAT_DECODE_PDL=0 turns that off.
   bool decode_pdl_ = true;
+  // Decode steps fold the q/k/v post-processing into the attention kernel (decode_attention_with_post);
+  // NANOCHAT_DECODE_FUSED_POST=0 keeps the two kernels.
+  bool decode_fused_post_ = true;
   cuda::DeviceBuffer<bf16> weights_;
   cuda::DeviceBuffer<float> scalars_;  // resid_lambdas (L), x0_lambdas (L), smear_lambda, backout_lambda
   cuda::DeviceBuffer<float> cos_, sin_;

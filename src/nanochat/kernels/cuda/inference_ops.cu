@@ -57,60 +57,69 @@ __global__ void mix_rmsnorm_kernel(bf16* z, bf16* h, const bf16* x, const bf16* 
 
 constexpr int kMaxPairsPerLane = 4;  // head_dim <= 256
 
-// Blocks (row, slot group); each warp takes whole heads ("slots": H query heads, then Hk keys, then Hk
-// values). At batch 1 a decode step has a single row: spreading its slots over blocks lets ~30 heads run
-// on as many SMs instead of queueing behind each other's dependent loads on one.
+// One warp's share of the post-processing of row r (batch row b, position p): slot s < H is query head
+// s, then Hk key heads, then Hk value heads. q and k get rotary(p), then the RMS norm and qk_scale, each
+// rounded to bf16 as rotary_forward and scaled_rmsnorm_forward do; v gets its gated value embedding.
+// Query heads go to q_dst (the head's d values); keys and values to the cache at p.
+__device__ __forceinline__ void post_process_slot(const QkvPostArgs& a, int64_t r, int64_t b, int64_t p, int64_t slot,
+                                                  bf16* q_dst, int lane) {
+  const int64_t half = a.d / 2, KV = a.Hk * a.d, width = a.C + 2 * KV;
+  const bf16* row = a.qkv + r * width;
+  const int64_t cache_row = (b * a.kv_stride + p) * KV;
+  if (slot >= a.H + a.Hk) {  // value head j
+    const int64_t j = slot - a.H - a.Hk;
+    const bf16* v = row + a.C + KV + j * a.d;
+    bf16* dst = a.v_cache + cache_row + j * a.d;
+    if (a.table == nullptr) {
+      for (int64_t e = lane; e < a.d; e += 32) dst[e] = v[e];
+      return;
+    }
+    const bf16* hr = a.h + r * a.C;
+    float acc = 0.0f;
+    for (int c = 0; c < kGate; ++c) acc += detail::load(hr[c]) * detail::load(a.wg[j * kGate + c]);
+    const float g = 3.0f * (1.0f / (1.0f + expf(-acc)));
+    const bf16* ve = a.table + a.idx[r] * KV + j * a.d;
+    for (int64_t e = lane; e < a.d; e += 32) dst[e] = detail::to_bf16(detail::load(v[e]) + g * detail::load(ve[e]));
+    return;
+  }
+  const bool is_q = slot < a.H;
+  const bf16* src = is_q ? row + slot * a.d : row + a.C + (slot - a.H) * a.d;
+  bf16* dst = is_q ? q_dst : a.k_cache + cache_row + (slot - a.H) * a.d;
+  float x1[kMaxPairsPerLane], x2[kMaxPairsPerLane];
+  float ss = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kMaxPairsPerLane; ++i) {
+    const int64_t j = lane + 32 * i;
+    if (j >= half) break;
+    const float c = a.cos[p * half + j], s = a.sin[p * half + j];
+    const float u1 = detail::load(src[j]), u2 = detail::load(src[j + half]);
+    x1[i] = round_bf16(u1 * c + u2 * s);
+    x2[i] = round_bf16(u2 * c - u1 * s);
+    ss += x1[i] * x1[i] + x2[i] * x2[i];
+  }
+  ss = detail::warp_sum(ss);
+  const float rs = 1.0f / sqrtf(ss / static_cast<float>(a.d) + kEps);
+#pragma unroll
+  for (int i = 0; i < kMaxPairsPerLane; ++i) {
+    const int64_t j = lane + 32 * i;
+    if (j >= half) break;
+    dst[j] = detail::to_bf16((x1[i] * rs) * a.qk_scale);
+    dst[j + half] = detail::to_bf16((x2[i] * rs) * a.qk_scale);
+  }
+}
+
+// Blocks (row, slot group); each warp takes whole heads. At batch 1 a decode step has a single row:
+// spreading its slots over blocks lets ~30 heads run on as many SMs instead of queueing behind each
+// other's dependent loads on one.
 constexpr int kQkvPostThreads = 128;
 __global__ void qkv_post_kernel(QkvPostArgs a) {
   const int64_t r = blockIdx.x, b = r / a.T, t = r % a.T;
   const int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
   const int warp = static_cast<int>(blockIdx.y) * warps + (threadIdx.x >> 5);
   const int stride = warps * static_cast<int>(gridDim.y);
-  const int64_t p = a.pos[b] + t, half = a.d / 2, KV = a.Hk * a.d, width = a.C + 2 * KV;
-  const bf16* row = a.qkv + r * width;
-  const int64_t cache_row = (b * a.kv_stride + p) * KV;
-  for (int64_t slot = warp; slot < a.H + 2 * a.Hk; slot += stride) {
-    if (slot >= a.H + a.Hk) {  // value head j
-      const int64_t j = slot - a.H - a.Hk;
-      const bf16* v = row + a.C + KV + j * a.d;
-      bf16* dst = a.v_cache + cache_row + j * a.d;
-      if (a.table == nullptr) {
-        for (int64_t e = lane; e < a.d; e += 32) dst[e] = v[e];
-        continue;
-      }
-      const bf16* hr = a.h + r * a.C;
-      float acc = 0.0f;
-      for (int c = 0; c < kGate; ++c) acc += detail::load(hr[c]) * detail::load(a.wg[j * kGate + c]);
-      const float g = 3.0f * (1.0f / (1.0f + expf(-acc)));
-      const bf16* ve = a.table + a.idx[r] * KV + j * a.d;
-      for (int64_t e = lane; e < a.d; e += 32) dst[e] = detail::to_bf16(detail::load(v[e]) + g * detail::load(ve[e]));
-      continue;
-    }
-    const bool is_q = slot < a.H;
-    const bf16* src = is_q ? row + slot * a.d : row + a.C + (slot - a.H) * a.d;
-    bf16* dst = is_q ? a.q_out + (r * a.H + slot) * a.d : a.k_cache + cache_row + (slot - a.H) * a.d;
-    float x1[kMaxPairsPerLane], x2[kMaxPairsPerLane];
-    float ss = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kMaxPairsPerLane; ++i) {
-      const int64_t j = lane + 32 * i;
-      if (j >= half) break;
-      const float c = a.cos[p * half + j], s = a.sin[p * half + j];
-      const float u1 = detail::load(src[j]), u2 = detail::load(src[j + half]);
-      x1[i] = round_bf16(u1 * c + u2 * s);
-      x2[i] = round_bf16(u2 * c - u1 * s);
-      ss += x1[i] * x1[i] + x2[i] * x2[i];
-    }
-    ss = detail::warp_sum(ss);
-    const float rs = 1.0f / sqrtf(ss / static_cast<float>(a.d) + kEps);
-#pragma unroll
-    for (int i = 0; i < kMaxPairsPerLane; ++i) {
-      const int64_t j = lane + 32 * i;
-      if (j >= half) break;
-      dst[j] = detail::to_bf16((x1[i] * rs) * a.qk_scale);
-      dst[j + half] = detail::to_bf16((x2[i] * rs) * a.qk_scale);
-    }
-  }
+  const int64_t p = a.pos[b] + t;
+  for (int64_t slot = warp; slot < a.H + 2 * a.Hk; slot += stride)
+    post_process_slot(a, r, b, p, slot, a.q_out + (r * a.H + (slot < a.H ? slot : 0)) * a.d, lane);
 }
 
 // ---------------------------------------------------------------- decode attention
@@ -126,6 +135,7 @@ struct DecodeArgs {
   int64_t H, Hk, kv_stride, window, chunk, splits;
   int G;
   float scale_log2;
+  QkvPostArgs post;  // decode_attention_with_post: the qkv post-processing folded in (q unused)
 };
 
 // One block per (chunk, kv head, batch row); a key's D/8 lanes each hold 16 bytes of it, so a warp
@@ -135,7 +145,7 @@ struct DecodeArgs {
 // The groups then combine in shared memory into the chunk's partial (max, sum, output). The last block
 // of a (row, kv head) to finish merges the chunks in chunk order, so the result does not depend on which
 // block that is, and no second kernel is launched.
-template <int D, int MAXG>
+template <int D, int MAXG, bool kPost>
 __global__ void __launch_bounds__(kAttnThreads) decode_attention_kernel(DecodeArgs a) {
   constexpr int kLanesPerKey = D / 8, kKeysPerWarp = 32 / kLanesPerKey;
   constexpr int kGroups = (kAttnThreads / 32) * kKeysPerWarp, kUnroll = 4;
@@ -150,6 +160,19 @@ __global__ void __launch_bounds__(kAttnThreads) decode_attention_kernel(DecodeAr
   const int64_t first = key_lo + split * a.chunk;
   const int64_t last = first + a.chunk < p + 1 ? first + a.chunk : p + 1;
 
+  // With the post-processing folded in, every block forms its G query heads in shared memory, and the
+  // block whose chunk holds the new key (position p) first appends that key and value to the cache: no
+  // other block reads them, and this block's own reads below come after the barrier.
+  __shared__ __align__(16) bf16 sm_q[kPost ? MAXG : 1][D];
+  if constexpr (kPost) {
+    const int64_t used = (p + 1 - key_lo + a.chunk - 1) / a.chunk;
+    const int tasks = a.G + (split == (used < a.splits ? used : a.splits) - 1 ? 2 : 0);
+    for (int task = warp; task < tasks; task += kAttnThreads / 32) {
+      const int64_t slot = task < a.G ? kvh * a.G + task : (task == a.G ? a.H + kvh : a.H + a.Hk + kvh);
+      post_process_slot(a.post, b, b, p, slot, sm_q[task < a.G ? task : 0], lane);
+    }
+    __syncthreads();
+  }
   float q[MAXG][8], o[MAXG][8], m[MAXG], l[MAXG];
 #pragma unroll
   for (int r = 0; r < MAXG; ++r) {
@@ -157,7 +180,7 @@ __global__ void __launch_bounds__(kAttnThreads) decode_attention_kernel(DecodeAr
     l[r] = 0.0f;
 #pragma unroll
     for (int e = 0; e < 8; ++e) o[r][e] = q[r][e] = 0.0f;
-    if (r < a.G) detail::load8(a.q + (b * a.H + kvh * a.G + r) * D + sub * 8, q[r]);
+    if (r < a.G) detail::load8(kPost ? sm_q[r] + sub * 8 : a.q + (b * a.H + kvh * a.G + r) * D + sub * 8, q[r]);
   }
   const int64_t row_stride = a.Hk * D;
   const bf16* kb = a.k + (b * a.kv_stride * a.Hk + kvh) * D + sub * 8;
@@ -384,18 +407,42 @@ int64_t decode_attention_scratch_floats(int64_t B, int64_t H, int64_t d, const D
 }
 
 namespace {
-template <int D>
+template <int D, bool kPost>
 void launch_decode_d(const DecodeArgs& args, int64_t B, int G, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(args.splits), static_cast<unsigned>(args.Hk), static_cast<unsigned>(B));
   if (G == 1)
-    decode_attention_kernel<D, 1><<<grid, kAttnThreads, 0, stream>>>(args);
+    decode_attention_kernel<D, 1, kPost><<<grid, kAttnThreads, 0, stream>>>(args);
   else if (G == 2)
-    decode_attention_kernel<D, 2><<<grid, kAttnThreads, 0, stream>>>(args);
+    decode_attention_kernel<D, 2, kPost><<<grid, kAttnThreads, 0, stream>>>(args);
   else if (G <= 4)
-    decode_attention_kernel<D, 4><<<grid, kAttnThreads, 0, stream>>>(args);
+    decode_attention_kernel<D, 4, kPost><<<grid, kAttnThreads, 0, stream>>>(args);
   else
-    decode_attention_kernel<D, 8><<<grid, kAttnThreads, 0, stream>>>(args);
+    decode_attention_kernel<D, 8, kPost><<<grid, kAttnThreads, 0, stream>>>(args);
   NC_CUDA_CHECK_LAUNCH();
+}
+
+template <bool kPost>
+void launch_decode(const DecodeArgs& args, int64_t B, int64_t d, int G, cudaStream_t stream) {
+  if (d == 64)
+    launch_decode_d<64, kPost>(args, B, G, stream);
+  else
+    launch_decode_d<128, kPost>(args, B, G, stream);
+}
+
+DecodeArgs make_decode_args(bf16* y, const bf16* q, const bf16* k_cache, const bf16* v_cache, const int32_t* pos,
+                            int64_t B, int64_t H, int64_t Hk, int64_t d, int64_t kv_stride, int64_t window,
+                            const DecodeAttentionPlan& plan, float* scratch, const char* op) {
+  ::nanochat::cuda::require(d == 64 || d == 128, op, "head_dim must be 64 or 128");
+  ::nanochat::cuda::require(Hk > 0 && H % Hk == 0 && H / Hk <= 8, op,
+                            "needs H a multiple of Hk with at most 8 query heads per kv head");
+  ::nanochat::cuda::require(plan.splits > 0 && plan.chunk > 0, op, "empty plan");
+  // The counters come first: layers with different plans share one scratch, so their place must not
+  // depend on the plan (a counter under another plan's partials would be overwritten).
+  float* partials = scratch + B * H;
+  return DecodeArgs{q,  k_cache, v_cache, pos, y, partials, partials + B * H * plan.splits * d,
+                    reinterpret_cast<int*>(scratch),
+                    H,  Hk,      kv_stride, window, plan.chunk, plan.splits, static_cast<int>(H / Hk),
+                    kLog2e / std::sqrt(static_cast<float>(d)), QkvPostArgs{}};
 }
 }  // namespace
 
@@ -403,22 +450,20 @@ void decode_attention(bf16* y, const bf16* q, const bf16* k_cache, const bf16* v
                       int64_t H, int64_t Hk, int64_t d, int64_t kv_stride, int64_t window,
                       const DecodeAttentionPlan& plan, float* scratch, cudaStream_t stream) {
   if (B <= 0) return;
-  ::nanochat::cuda::require(d == 64 || d == 128, "decode_attention", "head_dim must be 64 or 128");
-  ::nanochat::cuda::require(Hk > 0 && H % Hk == 0 && H / Hk <= 8, "decode_attention",
-                            "needs H a multiple of Hk with at most 8 query heads per kv head");
-  ::nanochat::cuda::require(plan.splits > 0 && plan.chunk > 0, "decode_attention", "empty plan");
-  const int G = static_cast<int>(H / Hk);
-  // The counters come first: layers with different plans share one scratch, so their place must not
-  // depend on the plan (a counter under another plan's partials would be overwritten).
-  float* partials = scratch + B * H;
-  const DecodeArgs args{q,  k_cache, v_cache, pos, y, partials, partials + B * H * plan.splits * d,
-                        reinterpret_cast<int*>(scratch),
-                        H,  Hk,      kv_stride, window, plan.chunk, plan.splits, G,
-                        kLog2e / std::sqrt(static_cast<float>(d))};
-  if (d == 64)
-    launch_decode_d<64>(args, B, G, stream);
-  else
-    launch_decode_d<128>(args, B, G, stream);
+  const DecodeArgs args = make_decode_args(y, q, k_cache, v_cache, pos, B, H, Hk, d, kv_stride, window, plan, scratch,
+                                           "decode_attention");
+  launch_decode<false>(args, B, d, args.G, stream);
+}
+
+void decode_attention_with_post(bf16* y, const QkvPostArgs& post, int64_t window, const DecodeAttentionPlan& plan,
+                                float* scratch, cudaStream_t stream) {
+  if (post.rows <= 0) return;
+  ::nanochat::cuda::require(post.T == 1, "decode_attention_with_post", "one new token per row (T = 1)");
+  ::nanochat::cuda::require(post.C == post.H * post.d, "decode_attention_with_post", "inconsistent shape");
+  DecodeArgs args = make_decode_args(y, nullptr, post.k_cache, post.v_cache, post.pos, post.rows, post.H, post.Hk,
+                                     post.d, post.kv_stride, window, plan, scratch, "decode_attention_with_post");
+  args.post = post;
+  launch_decode<true>(args, post.rows, post.d, args.G, stream);
 }
 
 void softcap_inplace(float* x, int64_t n, float cap, cudaStream_t stream) {

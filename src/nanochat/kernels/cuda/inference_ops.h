@@ -56,6 +56,12 @@ int64_t decode_attention_scratch_floats(int64_t B, int64_t H, int64_t d, const D
 void decode_attention(bf16* y, const bf16* q, const bf16* k_cache, const bf16* v_cache, const int32_t* pos, int64_t B,
                       int64_t H, int64_t Hk, int64_t d, int64_t kv_stride, int64_t window,
                       const DecodeAttentionPlan& plan, float* scratch, cudaStream_t stream);
+// qkv_post and decode_attention in one launch, for decode steps (post.T = 1, one row per batch row):
+// each block forms its query heads from the c_q|c_k|c_v product itself, and the block whose chunk holds
+// the new position appends that key and value to the cache before reading it. Bit for bit the results
+// of qkv_post then decode_attention (cache included); post.q_out is not written.
+void decode_attention_with_post(bf16* y, const QkvPostArgs& post, int64_t window, const DecodeAttentionPlan& plan,
+                                float* scratch, cudaStream_t stream);
 
 // x = cap*tanh(x/cap), in place, fp32.
 void softcap_inplace(float* x, int64_t n, float cap, cudaStream_t stream);
