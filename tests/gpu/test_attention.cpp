@@ -35,6 +35,10 @@ std::vector<TrainCase> training_cases() {
     for (auto [H, Hk] : {std::pair<int64_t, int64_t>{4, 4}, {4, 2}, {6, 2}})
       for (int64_t T : {1, 17, 64, 100, 257})
         for (int64_t w : {T + 5, int64_t{1}, int64_t{37}, T / 2}) out.push_back({d, H, Hk, T, w});
+  // Several 128-row query blocks and 128-key tiles (the head_dim 128 wgmma forward): lengths off
+  // every tile size, windows that cut tiles mid-way, 4 query heads per kv head.
+  for (auto [T, w] : {std::pair<int64_t, int64_t>{300, 130}, {383, 200}, {383, 64}, {256, 1000}})
+    out.push_back({128, 4, 1, T, w});
   return out;
 }
 
@@ -174,7 +178,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionCacheTest,
                                            CacheCase{64, 6, 2, 5, 10, 64, 1000}, CacheCase{64, 4, 4, 5, 10, 64, 3},
                                            CacheCase{128, 6, 2, 70, 90, 200, 64}, CacheCase{128, 8, 2, 4, 300, 400, 1000},
                                            CacheCase{64, 8, 2, 4, 300, 310, 100}, CacheCase{128, 10, 10, 1, 2047, 2048, 2048},
-                                           CacheCase{64, 6, 1, 3, 0, 16, 1000}));
+                                           CacheCase{64, 6, 1, 3, 0, 16, 1000},
+                                           // Chunked prefill over several query blocks and key tiles.
+                                           CacheCase{128, 4, 1, 300, 57, 400, 1000}, CacheCase{128, 4, 2, 129, 128, 300, 130},
+                                           CacheCase{128, 6, 2, 200, 150, 350, 100}));
 
 class AttentionTest : public GpuTest {
  protected:
@@ -248,6 +255,30 @@ TEST_F(AttentionTest, BackwardIsBitwiseDeterministicWithManyConcurrentBlocks) {
   for (int key_tile : {64, 128})
     backward_is_bitwise_deterministic(cpu::AttentionShape{4, 1024, 8, 2, 128, 1024, 1024, 0, 300}, 3, 11, true,
                                       key_tile);
+}
+
+// More 128-row query blocks than an H100 has SMs: the head_dim 128 forward's blocks then walk several
+// work items each (fetching the next item's Q while finishing the last one). A training shape with a
+// window and a chunked-prefill shape (pos0 > 0, kv_stride > Tk, 3 query heads per kv head); lengths
+// off the tile sizes.
+TEST_F(AttentionTest, TiledForwardWithManyQueryBlocksMatchesCpu) {
+  for (const cpu::AttentionShape& s : {cpu::AttentionShape{4, 1000, 8, 2, 128, 1000, 1000, 0, 300},
+                                       cpu::AttentionShape{3, 600, 12, 4, 128, 800, 900, 200, 250}}) {
+    std::mt19937 rng(static_cast<unsigned>(s.Tq + s.H));
+    const size_t nq = static_cast<size_t>(s.B * s.Tq * s.H * s.d);
+    const size_t nkv = static_cast<size_t>(s.B * s.kv_stride * s.Hk * s.d);
+    const Bf16Data q = random_bf16(nq, rng, 1.2f), k = random_bf16(nkv, rng, 1.2f), v = random_bf16(nkv, rng);
+    std::vector<float> want_y(nq), want_lse(static_cast<size_t>(s.B * s.H * s.Tq));
+    cpu::attention_forward(want_y.data(), want_lse.data(), q.values.data(), k.values.data(), v.values.data(), s);
+    auto dq = upload_bits(q.bits), dk = upload_bits(k.bits), dv = upload_bits(v.bits);
+    auto y = poisoned_bf16(nq);
+    auto lse = poisoned_f32(want_lse.size());
+    kc::attention_forward_tiled(as_bf16(y), lse.data(), as_bf16(dq), as_bf16(dk), as_bf16(dv), s, stream());
+    sync();
+    const std::string name = "T" + std::to_string(s.Tq) + " pos0 " + std::to_string(s.pos0);
+    expect_close(("attention forward many blocks y " + name).c_str(), download_bf16(y), want_y, 1e-2);
+    expect_close(("attention forward many blocks lse " + name).c_str(), lse.to_host(), want_lse, 1e-5);
+  }
 }
 
 TEST_F(AttentionTest, RejectsUnsupportedShapes) {

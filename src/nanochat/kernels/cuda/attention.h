@@ -1,7 +1,8 @@
 // Flash attention on tensor cores (spec §3.1.6 forward, §4.5 step 2 backward): causal sliding-window
-// attention with grouped KV heads, scale 1/sqrt(d), bf16 storage, fp32 accumulation (mma.sync
-// m16n8k16). Layouts and semantics are exactly those of kernels::cpu::attention_forward/backward
-// (kernels/ops.h), which are the reference the GPU tests compare against:
+// attention with grouped KV heads, scale 1/sqrt(d), bf16 storage, fp32 accumulation (wgmma for
+// head_dim 128 on Hopper, mma.sync m16n8k16 otherwise). Layouts and semantics are exactly those of
+// kernels::cpu::attention_forward/backward (kernels/ops.h), which are the reference the GPU tests
+// compare against:
 //   q, y (B, Tq, H, d); k, v (B, kv_stride, Hk, d); lse (B, H, Tq) fp32, natural log of the sum of
 //   exp(scaled scores). Query i sits at absolute position pos0 + i and sees the keys
 //   [pos - window, pos] ∩ [0, Tk); query head h reads kv head h / (H / Hk).
@@ -21,7 +22,8 @@ namespace nanochat::kernels::cuda {
 void attention_forward(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
                        const cpu::AttentionShape& s, cudaStream_t stream);
 // The two paths, public so that tests and benchmarks can pin one.
-// Tiled (attention_forward.cu): tensor cores, one block per (128-query tile, head, batch row).
+// Tiled (attention_forward.cu): tensor cores, one block per (128-query tile, head, batch row); head_dim
+// 128 on Hopper warpgroup MMAs (two warpgroups of 64 rows), head_dim 64 on mma.sync.
 void attention_forward_tiled(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
                              const cpu::AttentionShape& s, cudaStream_t stream);
 // Decode (attention_decode.cu): a few queries (Tq <= 4 and Tq*H/Hk <= 16 rows per kv head) against a

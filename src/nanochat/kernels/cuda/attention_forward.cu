@@ -6,13 +6,18 @@
 // copy of tile j+1 is issued right after the one barrier of step j and lands while step j computes.
 // Only key tiles that intersect some row's window [pos - window, pos] are visited, a warp skips the
 // tiles none of its rows can see, and only tiles cut by the window edges or by Tk pay for
-// per-element masking.
+// per-element masking. head_dim 128 runs a Hopper version of the same algorithm on warpgroup MMAs
+// (attention_forward_wgmma_kernel below) unless NANOCHAT_ATTENTION_FORWARD_MMA_SYNC=1; head_dim 64
+// keeps the mma.sync kernel.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "nanochat/kernels/cuda/attention.h"
 #include "nanochat/kernels/cuda/attention_tile.cuh"
 #include "nanochat/kernels/cuda/check.h"
+#include "nanochat/kernels/cuda/wgmma.cuh"
 
 namespace nanochat::kernels::cuda {
 
@@ -272,6 +277,344 @@ void launch_forward(const ForwardArgs& args, const cpu::AttentionShape& s, cudaS
   NC_CUDA_CHECK_LAUNCH();
 }
 
+// NANOCHAT_ATTENTION_FORWARD_MMA_SYNC=1 pins the mma.sync kernel for head_dim 128 too (A/B timing).
+bool force_mma_sync() {
+  static const bool forced = [] {
+    const char* v = std::getenv("NANOCHAT_ATTENTION_FORWARD_MMA_SYNC");
+    return v != nullptr && v[0] != '\0' && v[0] != '0';
+  }();
+  return forced;
+}
+
+// Copies `valid_rows` rows of 128 bf16 (row r at src + r * stride) into a tile of kRows rows in the
+// 128-byte-swizzled slab layout of wgmma.cuh; rows past valid_rows become zeros.
+template <int kRows, int kThreads>
+__device__ __forceinline__ void load_slabs(bf16* tile, const bf16* src, int64_t stride, int valid_rows) {
+  // Thread t always moves chunk t % 16 of rows t / 16 + i * kRowStep: the swizzle phase (row & 7) of
+  // its rows never changes, so its shared offsets are one base plus multiples of kRowStep rows.
+  constexpr int kRowStep = kThreads / 16;
+  static_assert(kThreads % 16 == 0 && kRowStep % 8 == 0 && kRows % kRowStep == 0, "copy layout");
+  const int c = static_cast<int>(threadIdx.x) & 15, r0 = static_cast<int>(threadIdx.x) >> 4;
+  const uint32_t dst = smem_u32(tile + wgmma::sw128_chunk<kRows>(r0, c));
+  const bf16* g = src + r0 * stride + c * 8;
+#pragma unroll
+  for (int i = 0; i < kRows / kRowStep; ++i) {
+    const bool valid = r0 + i * kRowStep < valid_rows;
+    cp_async16(dst + i * kRowStep * 128, valid ? g + i * kRowStep * stride : src, valid);
+  }
+}
+
+// S = Q K^T for one warpgroup: A = its 64 query rows, B = the key tile, both K-major over D = 128
+// (two 64-column slabs; K steps of 16 are +32 bytes inside a slab).
+template <int kBlockN>
+__device__ __forceinline__ void issue_scores(float (&s)[kBlockN / 8][4], uint32_t q_rows, uint32_t q_slab,
+                                             uint32_t k_tile, uint32_t k_slab) {
+  const uint64_t desc = wgmma::desc_sw128(0, 16, 1024);
+#pragma unroll
+  for (int ks = 0; ks < 8; ++ks) {
+    const uint64_t da = desc + (((q_rows + (ks >> 2) * q_slab + (ks & 3) * 32) & 0x3FFFF) >> 4);
+    const uint64_t db = desc + (((k_tile + (ks >> 2) * k_slab + (ks & 3) * 32) & 0x3FFFF) >> 4);
+    if constexpr (kBlockN == 128) wgmma::mma_m64n128k16_ss<false, false>(s, da, db, ks > 0);
+    else wgmma::mma_m64n64k16_ss<false, false>(s, da, db, ks > 0);
+  }
+}
+
+// Hopper version of the kernel above for head_dim 128 on warpgroup MMAs. Work items are (query block
+// of 128 rows, head, batch row), later query blocks first; two warpgroups of 64 query rows each
+// (wgmma m64) share key/value tiles of 128 keys. Per tile and warpgroup: S = Q K^T (A and B K-major
+// from shared memory), the online softmax on the accumulator fragments (warp w of a warpgroup holds
+// rows 16w.. exactly like an mma.sync warp, so the bookkeeping is the one above), then O += P V with
+// P packed to bf16 A fragments in registers and V an MN-major B.
+// Step `it` issues S of tile it and O += P V of tile it - 1 together: the exponentials of tile it run
+// while the tensor cores still multiply the previous tile's values (O is rescaled once that product
+// has landed). K/V tiles sit in a ring of kStages buffers; after step it's barrier every warpgroup is
+// done with K[it - 1] and V[it - 2], so the step copies K[it + kStages - 1] and V[it + kStages - 2]
+// into their buffers, kStages - 1 steps ahead of use.
+// kPersistent: one block per SM walks the items (item blockIdx.x, + gridDim.x, ...), and the copies
+// of the next item's Q and first key tiles are issued during the current item's last product, so that
+// an item's start does not wait for memory with the tensor cores idle (measured slower; see
+// wgmma_variant below).
+template <int kStages, bool kPersistent>
+__global__ void __launch_bounds__(256, 1)
+    attention_forward_wgmma_kernel(ForwardArgs a, int n_m_blocks, int n_items) {
+  namespace wg = wgmma;
+  constexpr int D = 128, kThreads = 256, kBlockM = 128, kBlockN = 128;
+  constexpr int kNt = kBlockN / 8, kDt = D / 8, kPk = kBlockN / 16;
+  constexpr uint32_t kQSlab = kBlockM * 128, kKvSlab = kBlockN * 128;  // bytes of one 64-column slab
+  static_assert(kStages == 2 || kStages == 3, "the copy schedule below is written for 2 or 3 stages");
+  extern __shared__ unsigned char smem_raw[];
+  // Dynamic shared memory is only guaranteed 16-byte aligned; the swizzle needs 1024.
+  const uint32_t raw_addr = smem_u32(smem_raw);
+  unsigned char* base = smem_raw + (((raw_addr + 1023u) & ~1023u) - raw_addr);
+  bf16* sQ = reinterpret_cast<bf16*>(base);
+  bf16* sK = sQ + kBlockM * D;            // [kStages][kBlockN * D]
+  bf16* sV = sK + kStages * kBlockN * D;  // [kStages][kBlockN * D]
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, group_id = warp >> 2;
+  const int rel_row = 16 * (warp & 3) + (lane >> 2);  // row of fragment elements 0, 1 within the group
+  const uint32_t q_rows = smem_u32(sQ) + group_id * 64 * 128;
+  const uint32_t k_addr = smem_u32(sK), v_addr = smem_u32(sV);
+  const uint64_t desc_v = wg::desc_sw128(0, kKvSlab, 1024);  // V as MN-major B: N = D over two slabs
+  const int64_t q_stride = a.H * D, kv_row = a.Hk * D;
+  // Positions fit in 32 bits (check_attention_shape); 64-bit values only form addresses.
+  const int Tk = static_cast<int>(a.Tk), win = static_cast<int>(min64(a.window, a.Tk));
+
+  // An item's geometry, kept small (it is live across the whole tile loop); the head, batch row and
+  // query offsets are recomputed from the item index where needed.
+  struct Item {
+    int64_t kv_off;  // element offset of the item's (batch row, kv head) in k and v
+    int nq, p_first, tile_lo, tile_hi;
+  };
+  struct ItemRows {
+    int64_t i0, h, b;
+  };
+  auto item_rows = [&](int item) {
+    const int m_block = n_m_blocks - 1 - item % n_m_blocks;  // later query blocks see more keys: first
+    const int64_t hb = item / n_m_blocks;
+    return ItemRows{static_cast<int64_t>(m_block) * kBlockM, hb % a.H, hb / a.H};
+  };
+  auto item_at = [&](int item) {
+    const ItemRows r = item_rows(item);
+    Item w;
+    w.kv_off = (r.b * a.kv_stride * a.Hk + r.h / (a.H / a.Hk)) * D;
+    w.nq = static_cast<int>(min64(kBlockM, a.Tq - r.i0));
+    w.p_first = static_cast<int>(a.pos0 + r.i0);
+    w.tile_lo = max(0, w.p_first - win) / kBlockN;
+    w.tile_hi = min(w.p_first + w.nq - 1, Tk - 1) / kBlockN;
+    return w;
+  };
+  // Tile `it` of an item (visited last tile first) into ring buffer it % kStages; none past the end.
+  auto load_tile_kv = [&](const Item& w, bf16* ring, const bf16* kv, int it) {
+    const int tile = w.tile_hi - it;
+    if (tile < w.tile_lo) return;
+    load_slabs<kBlockN, kThreads>(ring + (it % kStages) * kBlockN * D,
+                                  kv + w.kv_off + static_cast<int64_t>(tile) * kBlockN * kv_row,
+                                  kv_row, min(kBlockN, Tk - tile * kBlockN));
+  };
+  // An item's first copies: Q and the key tiles that step 0 and, with 3 stages, step 1 read.
+  auto load_item_start = [&](int item, const Item& w) {
+    const ItemRows r = item_rows(item);
+    load_slabs<kBlockM, kThreads>(sQ, a.q + ((r.b * a.Tq + r.i0) * a.H + r.h) * D, q_stride, w.nq);
+    load_tile_kv(w, sK, a.k, 0);
+    if constexpr (kStages == 3) load_tile_kv(w, sK, a.k, 1);
+    cp_async_commit();
+  };
+
+  float o[kDt][4], s[kNt][4];
+  uint32_t p[kPk][4];
+  float m[2], l[2];
+
+  int item = static_cast<int>(blockIdx.x);
+  Item w = item_at(item);
+  load_item_start(item, w);
+  while (true) {
+    const int n_tiles = w.tile_hi - w.tile_lo + 1;
+    // This warpgroup's rows (positions pw_first..pw_last; rows past nq are zero queries, never written).
+    const int pw_first = w.p_first + group_id * 64, pw_last = min(pw_first + 63, w.p_first + w.nq - 1);
+
+    // Waits for this step's copies and makes them visible to the tensor cores (step 0: the item's
+    // start; later steps: K[it] and V[it - 1], leaving the newest group in flight with 3 stages).
+    auto sync_step = [&](bool first) {
+      if (first || kStages == 2) cp_async_wait<0>();
+      else cp_async_wait<1>();
+      wg::fence_proxy_async();
+      __syncthreads();
+    };
+    auto load_next = [&](int it) {
+      if (kStages == 3 && it == 0) {
+        // V[0] goes into a buffer only now free (the previous item's last product read it), and is
+        // needed next step: a group of its own, so that step 1 can wait for it alone.
+        load_tile_kv(w, sV, a.v, 0);
+        cp_async_commit();
+        load_tile_kv(w, sK, a.k, 2);
+        load_tile_kv(w, sV, a.v, 1);
+      } else {
+        load_tile_kv(w, sK, a.k, it + kStages - 1);
+        load_tile_kv(w, sV, a.v, it + kStages - 2);
+      }
+      cp_async_commit();
+    };
+    auto issue_pv = [&](int it) {  // O += P V[it]
+      const uint32_t vt = v_addr + (it % kStages) * 2 * kKvSlab;
+#pragma unroll
+      for (int kk = 0; kk < kPk; ++kk)
+        wg::mma_m64n128k16_rs<true>(o, p[kk], desc_v + (((vt + kk * 2048) & 0x3FFFF) >> 4), true);
+      wg::commit();
+    };
+    auto issue_s = [&](int it) {
+      issue_scores<kBlockN>(s, q_rows, kQSlab, k_addr + (it % kStages) * 2 * kKvSlab, kKvSlab);
+      wg::commit();
+    };
+    // Masks S of tile it, updates the running max and sum, turns S into probabilities (fp32, in place)
+    // and returns the factor by which O must shrink.
+    auto softmax = [&](int it, float (&scale_prev)[2]) {
+      const int n0 = (w.tile_hi - it) * kBlockN;
+      // Tiles entirely inside every row's window need no mask (most of a long causal attention).
+      const bool full = n0 + kBlockN - 1 <= pw_first && n0 >= pw_last - win && n0 + kBlockN <= Tk;
+      if (!full) {
+        const int rel0 = pw_first - n0 + rel_row;  // positions relative to the tile's first key
+        const int key_end = min(Tk - n0, kBlockN);
+#pragma unroll
+        for (int t = 0; t < kNt; ++t)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int pos = rel0 + 8 * (e >> 1);
+            const int key = t * 8 + 2 * (lane & 3) + (e & 1);
+            if (key > pos || key < pos - win || key >= key_end) s[t][e] = -INFINITY;
+          }
+      }
+      // Two rows per thread; the 4 threads of a quad share a row.
+      float row_base[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = m[r];
+#pragma unroll
+        for (int t = 0; t < kNt; ++t) mx = fmaxf(mx, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        // A row that has seen no visible key yet keeps m = -inf; base 0 keeps exp2 away from NaN.
+        row_base[r] = mx == -INFINITY ? 0.0f : mx * a.scale_log2;
+        scale_prev[r] = fast_exp2(m[r] * a.scale_log2 - row_base[r]);
+        m[r] = mx;
+        l[r] *= scale_prev[r];
+      }
+#pragma unroll
+      for (int t = 0; t < kNt; ++t)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float pe = fast_exp2(fmaf(s[t][e], a.scale_log2, -row_base[e >> 1]));
+          s[t][e] = pe;
+          l[e >> 1] += pe;
+        }
+    };
+    auto pack_p = [&] {
+#pragma unroll
+      for (int kk = 0; kk < kPk; ++kk) {
+        p[kk][0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
+        p[kk][1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
+        p[kk][2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        p[kk][3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      }
+    };
+    // Once the previous tile's P V has landed: O shrinks by the factor of the latest softmax step,
+    // and that step's probabilities become the next A operand.
+    auto finish_step = [&](const float (&scale_prev)[2]) {
+      wg::wait<0>();
+      wg::fence_operand(o);
+#pragma unroll
+      for (int t = 0; t < kDt; ++t) {
+        o[t][0] *= scale_prev[0];
+        o[t][1] *= scale_prev[0];
+        o[t][2] *= scale_prev[1];
+        o[t][3] *= scale_prev[1];
+      }
+      pack_p();
+    };
+
+#pragma unroll
+    for (int t = 0; t < kDt; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.0f;
+    m[0] = m[1] = -INFINITY;
+    l[0] = l[1] = 0.0f;
+
+    // First tile: S alone (O is still zero).
+    float scale_prev[2];
+    sync_step(true);
+    wg::fence();
+    issue_s(0);
+    load_next(0);
+    wg::wait<0>();
+    wg::fence_operand(s);
+    softmax(0, scale_prev);
+    pack_p();
+    // The wait for a step's P V opens the next loop iteration rather than closing its own: the loop
+    // edge keeps ptxas from hoisting that wait above the exponentials (it does so within a basic
+    // block), which would serialize them behind the product they are meant to overlap.
+    for (int it = 1; it < n_tiles; ++it) {
+      if (it > 1) finish_step(scale_prev);
+      sync_step(false);
+      wg::fence();
+      issue_s(it);
+      issue_pv(it - 1);
+      load_next(it);
+      wg::wait<1>();  // S landed; P V of the previous tile may still run
+      wg::fence_operand(s);
+      softmax(it, scale_prev);
+      wg::fence_operand(s);
+    }
+    if (n_tiles > 1) finish_step(scale_prev);
+    // Last step: P V of the last tile; every warpgroup is done with Q and all K buffers.
+    sync_step(false);
+    const int next = item + static_cast<int>(gridDim.x);
+    if (kPersistent && next < n_items) load_item_start(next, item_at(next));
+    wg::fence();
+    issue_pv(n_tiles - 1);
+    wg::wait<0>();
+    wg::fence_operand(o);
+
+    const ItemRows rows = item_rows(item);
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float sum = l[r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int row = group_id * 64 + rel_row + 8 * r;
+      if (row >= w.nq) continue;
+      const float inv_l = 1.0f / sum;
+      bf16* yr = a.y + ((rows.b * a.Tq + rows.i0 + row) * a.H + rows.h) * D + 2 * (lane & 3);
+#pragma unroll
+      for (int t = 0; t < kDt; ++t)
+        *reinterpret_cast<__nv_bfloat162*>(yr + t * 8) =
+            __floats2bfloat162_rn(o[t][2 * r] * inv_l, o[t][2 * r + 1] * inv_l);
+      if (a.lse != nullptr && (lane & 3) == 0)
+        a.lse[(rows.b * a.H + rows.h) * a.Tq + rows.i0 + row] = m[r] * (a.scale_log2 * kLn2) + logf(sum);
+    }
+    if (!kPersistent || next >= n_items) break;
+    item = next;
+    w = item_at(item);
+  }
+}
+
+// Variants of the wgmma kernel for A/B timing, picked by NANOCHAT_ATTENTION_FORWARD_WGMMA_VARIANT:
+// "2" (2 stages), "2p" (2 stages, persistent), "3p" (3 stages, persistent); unset or anything else:
+// the default, 3 stages with one block per item. Measured on an H100, B=32 T=2048 H=10, forward ms
+// (full causal / window 1024 / window 512): 3 stages 0.959 / 0.806 / 0.595, 2 stages 0.977 / 0.811 /
+// 0.605, 3 stages persistent 1.07 / 0.84 / 0.59, 2 stages persistent 1.08 / 0.86 / 0.59: the
+// persistent grid's static round-robin of items balances worse than the hardware's block scheduler,
+// which outweighs the hidden item start.
+enum class WgmmaVariant { kTwoStages, kThreeStages, kTwoStagesPersistent, kThreeStagesPersistent };
+WgmmaVariant wgmma_variant() {
+  static const WgmmaVariant variant = [] {
+    const char* v = std::getenv("NANOCHAT_ATTENTION_FORWARD_WGMMA_VARIANT");
+    const std::string name = v != nullptr ? v : "";
+    if (name == "2") return WgmmaVariant::kTwoStages;
+    if (name == "2p") return WgmmaVariant::kTwoStagesPersistent;
+    if (name == "3p") return WgmmaVariant::kThreeStagesPersistent;
+    return WgmmaVariant::kThreeStages;
+  }();
+  return variant;
+}
+
+template <int kStages, bool kPersistent>
+void launch_forward_wgmma(const ForwardArgs& args, const cpu::AttentionShape& s, cudaStream_t stream) {
+  constexpr int kBlockM = 128, kBlockN = 128;
+  // Q and kStages K and V buffers, plus slack for the 1024-byte alignment.
+  constexpr size_t kSmem = static_cast<size_t>(kBlockM + 2 * kStages * kBlockN) * 128 * sizeof(bf16) + 1024;
+  static const int sm_count = [] {
+    NC_CUDA_CHECK(cudaFuncSetAttribute(attention_forward_wgmma_kernel<kStages, kPersistent>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+    int device = 0, count = 0;
+    NC_CUDA_CHECK(cudaGetDevice(&device));
+    NC_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+    return count;
+  }();
+  const int64_t m_blocks = (s.Tq + kBlockM - 1) / kBlockM, items = m_blocks * s.H * s.B;
+  ::nanochat::cuda::require(items < (int64_t{1} << 31), "attention_forward", "too many query blocks for one launch");
+  const int64_t blocks = kPersistent ? std::min<int64_t>(items, sm_count) : items;
+  attention_forward_wgmma_kernel<kStages, kPersistent><<<static_cast<unsigned>(blocks), 256, kSmem, stream>>>(
+      args, static_cast<int>(m_blocks), static_cast<int>(items));
+  NC_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace
 
 void attention_forward(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
@@ -289,11 +632,21 @@ void attention_forward_tiled(bf16* y, float* lse, const bf16* q, const bf16* k, 
   check_attention_shape(s, "attention_forward");
   const ForwardArgs args{y,    lse,  q,           k,      v,        s.Tq, s.H, s.Hk, s.Tk, s.kv_stride, s.pos0,
                          s.window, kLog2e / std::sqrt(static_cast<float>(s.d))};
-  // 4 warps of 32 rows (128-query tiles). Measured on an H100 at B=32 T=2048 d=128 causal: 244 TFLOP/s,
-  // vs 221 with 8 warps of 16 rows (128 registers, Q re-read from shared memory) and 213 with 4 warps
-  // of 16 rows (Q fragments in registers).
+  // head_dim 64, and 128 with NANOCHAT_ATTENTION_FORWARD_MMA_SYNC=1: the mma.sync kernel, 4 warps of 32
+  // rows (128-query tiles). Measured on an H100 at B=32 T=2048 d=128 causal: 244 TFLOP/s, vs 221 with
+  // 8 warps of 16 rows (128 registers, Q re-read from shared memory) and 213 with 4 warps of 16 rows
+  // (Q fragments in registers). head_dim 128 otherwise runs the wgmma kernel: 358 TFLOP/s (0.96 ms vs
+  // 1.41 ms; window 512: 0.60 ms vs 0.74 ms).
   if (s.d == 64) launch_forward<64, 4, 2>(args, s, stream);
-  else launch_forward<128, 4, 2>(args, s, stream);
+  else if (force_mma_sync()) launch_forward<128, 4, 2>(args, s, stream);
+  else {
+    switch (wgmma_variant()) {
+      case WgmmaVariant::kTwoStages: launch_forward_wgmma<2, false>(args, s, stream); break;
+      case WgmmaVariant::kThreeStages: launch_forward_wgmma<3, false>(args, s, stream); break;
+      case WgmmaVariant::kTwoStagesPersistent: launch_forward_wgmma<2, true>(args, s, stream); break;
+      case WgmmaVariant::kThreeStagesPersistent: launch_forward_wgmma<3, true>(args, s, stream); break;
+    }
+  }
 }
 
 }  // namespace nanochat::kernels::cuda
