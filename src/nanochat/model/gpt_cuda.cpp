@@ -29,10 +29,14 @@ inline bf16_t* bf(uint16_t* p) { return reinterpret_cast<bf16_t*>(p); }
 
 // ---------------------------------------------------------------- activations
 
-CudaActivations::CudaActivations(const GPTConfig& config, int64_t B, int64_t T) : config_(config), B_(B), T_(T) {
+CudaActivations::CudaActivations(const GPTConfig& config, int64_t B, int64_t T, int64_t logits_chunk_rows)
+    : config_(config), B_(B), T_(T) {
   NC_CHECK(B > 0 && T > 0, "activations: batch {} x sequence {} must be positive", B, T);
-  // Logits (bf16) a chunk of rows at a time: about 64M values (128 MiB), never the whole batch.
-  chunk_rows_ = std::clamp<int64_t>((int64_t{1} << 26) / config.vocab_size, 1, B * T);
+  NC_CHECK(logits_chunk_rows >= 0, "activations: logits chunk of {} rows", logits_chunk_rows);
+  // Logits (bf16) a chunk of rows at a time: about 256M values (512 MiB), never the whole batch. Smaller
+  // chunks starve lm_head's input-gradient product (its output is only chunk x n_embd, K = vocab).
+  const int64_t rows = logits_chunk_rows > 0 ? logits_chunk_rows : (int64_t{1} << 28) / config.vocab_size;
+  chunk_rows_ = std::clamp<int64_t>(rows, 1, B * T);
   size_t total = 0;
   plan(nullptr, &total);
   arena_ = cuda::DeviceBuffer<std::byte>(total);

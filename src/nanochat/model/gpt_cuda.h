@@ -48,7 +48,8 @@ struct CudaLayerActivations {
 // One planned device allocation for a fixed (B, T), plus pinned host staging for the token ids.
 class CudaActivations {
  public:
-  CudaActivations(const GPTConfig& config, int64_t B, int64_t T);
+  // logits_chunk_rows: rows of logits formed at a time (0: about 256M values' worth, at most B*T).
+  CudaActivations(const GPTConfig& config, int64_t B, int64_t T, int64_t logits_chunk_rows = 0);
   ~CudaActivations();
   CudaActivations(const CudaActivations&) = delete;
   CudaActivations& operator=(const CudaActivations&) = delete;
