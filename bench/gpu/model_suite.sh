@@ -45,7 +45,10 @@ for stage in "$@"; do
       # model), so the tests whose kernels call cuBLASLt are left out; ours are all covered.
       timeout 240 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_gpu_kernels \
         --gtest_filter='-*Gemm*:*Optimizer*:*Muon*:*Attention*' > "$OUT/racecheck_kernels.log" 2>&1; rc=$?
-      summary+=("racecheck test_gpu_kernels (all but cuBLAS users and attention) rc=$rc $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/racecheck_kernels.log" | tail -1)") ;;
+      # The decode-GEMV tests compare with cuBLASLt products too; count the reports outside nvjet kernels
+      # (--kernel-name-exclude on nvjet crashed racecheck: "failed to handle a hardware exception").
+      ours=$(grep -E '^========= Error: Race reported' "$OUT/racecheck_kernels.log" | grep -vc nvjet_)
+      summary+=("racecheck test_gpu_kernels (all but cuBLAS users and attention) rc=$rc $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/racecheck_kernels.log" | tail -1); reports outside cuBLAS's nvjet kernels: $ours") ;;
     bench)
       for cfg in "12 L" "20 L" "20 SSSL"; do
         set -- $cfg
