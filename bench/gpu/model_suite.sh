@@ -280,6 +280,27 @@ for stage in "$@"; do
         --max-steps 8 --eval-every 100 --eval-examples 64 >> "$L" 2>&1
       summary+=("d12 chat-rl rc=$? $(grep -E 'Average reward' "$L" | tail -1 | cut -c1-120)"); ceval rl
       rm -rf "$W" ;;
+    rlrise)
+      # Does RL raise GSM8K over SFT here? d12 base (200 steps on the three shards) -> SFT (HEAD mixture) ->
+      # 30 RL steps (the original's defaults: 16 questions x 16 samples), greedy GSM8K (300) and SpellingBee
+      # (200) after SFT and after RL. Fits one 10-minute device call.
+      chat_work "$OUT/rlrise.log"; L="$OUT/rlrise.log"
+      ceval() {  # $1 = source
+        timeout 100 ./nanochat chat-eval -i "$1" -g d12 --device-type cuda --tokenizer-dir tok --data-root "$TD" \
+          --word-list data/words -a "GSM8K|SpellingBee" -x 300 -m 256 >> "$L" 2>&1
+        summary+=("d12 $1: $(grep -E '^(GSM8K|SpellingBee) accuracy' "$L" | tail -2 | tr '\n' ' ')")
+      }
+      timeout 90 ./nanochat base-train --device-type cuda --depth 12 --max-seq-len 2048 --device-batch-size 32 \
+        --total-batch-size 65536 --num-iterations 200 --eval-every -1 --sample-every -1 \
+        --core-metric-every -1 --model-tag d12 --data-dir data/shards --tokenizer-dir tok >> "$L" 2>&1
+      timeout 100 ./nanochat chat-sft --device-type cuda --tokenizer-dir tok --data-root "$TD" --word-list data/words \
+        --model-tag d12 --identity-conversations "$REPO/data/identity_conversations.jsonl" --mmlu-epochs 0 \
+        --chatcore-every -1 --eval-every -1 >> "$L" 2>&1
+      summary+=("d12 chat-sft rc=$?"); ceval sft
+      timeout 220 ./nanochat chat-rl --device-type cuda --tokenizer-dir tok --data-root "$TD" --model-tag d12 \
+        --max-steps 30 --eval-every 1000 --eval-examples 16 >> "$L" 2>&1
+      summary+=("d12 chat-rl rc=$? $(grep -E 'Average reward' "$L" | awk 'NR==1 || NR%10==0' | cut -c1-90 | tr '\n' ' ')"); ceval rl
+      rm -rf "$W" ;;
     multigpu)
       # On a 2-GPU lease: base-eval (CORE) and chat-eval under `nanochat launch --nproc-per-node 2` against one
       # process (same numbers expected; nvidia-smi sampled to see one process per GPU), and chat-sft with
