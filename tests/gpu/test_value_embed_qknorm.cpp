@@ -86,7 +86,12 @@ TEST_P(ValueEmbedTest, ForwardAndBackwardMatchCpu) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ValueEmbedTest,
                          ::testing::Values(VeShape{5, 16, 1, 8, 3}, VeShape{70, 96, 3, 32, 50},
-                                           VeShape{1030, 768, 6, 128, 2000}));
+                                           VeShape{1030, 768, 6, 128, 2000},
+                                           // the backward's one-warp-per-row path: a partial last group of
+                                           // heads (d 64: 4 heads per step), d20's 10 heads, d 256
+                                           VeShape{333, 320, 5, 64, 90}, VeShape{257, 1280, 10, 128, 300},
+                                           VeShape{65, 768, 3, 256, 40},
+                                           VeShape{40, 64, 33, 128, 20}));  // more heads than lanes: block path
 
 // The shape check runs on the host before any launch: this test needs no device.
 TEST(ValueEmbedArgs, RejectsTooManyHeads) {
