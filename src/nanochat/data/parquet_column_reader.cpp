@@ -174,19 +174,13 @@ class ChunkDecoder {
       non_null = 0;
       for (size_t i = 0; i < n; ++i) non_null += levels_[i];
     }
-    if (column_.type == PhysicalType::ByteArray) {
-      decode_byte_arrays(encoding, data, non_null);
-    } else {
-      decode_ints(encoding, data, non_null);
-    }
+    decode_values(encoding, data, non_null);
     size_t next = 0;
     for (size_t i = 0; i < n; ++i) {
       if (nullable && levels_[i] == 0) {
         sink_.on_null();
-      } else if (column_.type == PhysicalType::ByteArray) {
-        sink_.on_bytes(bytes_[next++]);
       } else {
-        sink_.on_int(ints_[next++]);
+        emit_value(next++);
       }
     }
     values_seen_ += static_cast<int64_t>(n);
@@ -208,21 +202,15 @@ class ChunkDecoder {
                "corrupt data page: the column chunk starts inside a row (repetition level {})", rep);
       non_null += def == max_def;
     }
-    if (column_.type == PhysicalType::ByteArray) {
-      decode_byte_arrays(encoding, data, non_null);
-    } else {
-      decode_ints(encoding, data, non_null);
-    }
+    decode_values(encoding, data, non_null);
     size_t next = 0;
     for (size_t i = 0; i < n; ++i) {
       const uint32_t def = max_def > 0 ? levels_[i] : 0;
       level_sink_->on_levels(max_rep > 0 ? rep_levels_[i] : 0, def);
       if (def < max_def) {
         sink_.on_null();
-      } else if (column_.type == PhysicalType::ByteArray) {
-        sink_.on_bytes(bytes_[next++]);
       } else {
-        sink_.on_int(ints_[next++]);
+        emit_value(next++);
       }
     }
     values_seen_ += static_cast<int64_t>(n);
@@ -239,6 +227,24 @@ class ChunkDecoder {
     for (size_t i = 0; i < count; ++i) {
       NC_CHECK(indices_[i] < dict_size, "corrupt dictionary-encoded page: index {} outside a dictionary of {}",
                indices_[i], dict_size);
+    }
+  }
+
+  // The page's `count` non-null values, into bytes_ or ints_ by the column's type.
+  void decode_values(Encoding encoding, std::span<const uint8_t> data, size_t count) {
+    if (column_.type == PhysicalType::ByteArray) {
+      decode_byte_arrays(encoding, data, count);
+    } else {
+      decode_ints(encoding, data, count);
+    }
+  }
+
+  // The i-th decoded non-null value of the page, to the sink.
+  void emit_value(size_t i) {
+    if (column_.type == PhysicalType::ByteArray) {
+      sink_.on_bytes(bytes_[i]);
+    } else {
+      sink_.on_int(ints_[i]);
     }
   }
 
