@@ -1,10 +1,14 @@
-// Shared helpers for tests: locating ../shared (NANOCHAT_SHARED) and skipping when data is absent.
+// Shared helpers for tests: locating ../shared (NANOCHAT_SHARED) and skipping when data is absent,
+// temporary directories, and checking the messages of nanochat errors.
 #pragma once
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
 #include <string>
+
+#include "nanochat/core/error.h"
 
 namespace nanochat::test {
 
@@ -36,6 +40,18 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Asserts that `fn` throws nanochat::Error whose message contains every fragment.
+template <class Fn>
+void expect_error(Fn&& fn, std::initializer_list<std::string> fragments) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected nanochat::Error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
+  }
+}
 
 }  // namespace nanochat::test
 

@@ -20,17 +20,7 @@ using OptInts = std::vector<std::optional<int64_t>>;
 
 std::string testing_file(const std::string& name) { return "data/parquet-testing/" + name; }
 
-// Asserts that `fn` throws nanochat::Error whose message contains every fragment.
-template <class Fn>
-void expect_error(Fn&& fn, std::initializer_list<std::string> fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected nanochat::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 OptStrings all_present(const std::vector<std::string>& v) { return OptStrings(v.begin(), v.end()); }
 

@@ -17,16 +17,7 @@
 namespace nanochat::parquet {
 namespace {
 
-template <class Fn>
-void expect_error(Fn&& fn, std::initializer_list<std::string> fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected nanochat::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 void append_le32(std::string& out, uint32_t v) {
   char b[4];

@@ -29,16 +29,7 @@ const std::string_view kFields[] = {"content", "role"};
 
 fs::path fixture(const std::string& name) { return fs::path(NANOCHAT_SOURCE_DIR) / "tests/data/fixtures" / name; }
 
-template <class Fn>
-void expect_error(Fn&& fn, std::initializer_list<std::string> fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected nanochat::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 std::vector<json> read_expected(const std::string& name) {
   std::vector<json> rows;

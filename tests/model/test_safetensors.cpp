@@ -12,6 +12,7 @@
 namespace nanochat {
 namespace {
 
+using test::expect_error;
 using test::TempDir;
 
 std::string header_file(const std::string& json, const std::string& data) {
@@ -19,17 +20,6 @@ std::string header_file(const std::string& json, const std::string& data) {
   const uint64_t n = json.size();
   std::memcpy(out.data(), &n, 8);
   return out + json + data;
-}
-
-// Expects an Error whose message contains every fragment.
-template <class Fn>
-void expect_error(Fn fn, std::initializer_list<const char*> fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const Error& e) {
-    for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
-  }
 }
 
 TEST(Safetensors, RoundTripsTensorsAndMetadata) {
