@@ -1,26 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end checks of the nanochat binary. Usage: test_cli.sh path/to/nanochat
-set -uo pipefail
-BIN="$1"
-SHARED="${NANOCHAT_SHARED:-${NANOCHAT_SOURCE_DIR:-.}/../shared}"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-export NANOCHAT_BASE_DIR="$WORK/base"
-passed=0; failed=0
-
-# expect <name> <expected exit code> <regex the combined output must match> -- command...
-expect() {
-  local name="$1" code="$2" pattern="$3"; shift 4
-  local out rc
-  out="$("$@" 2>&1)"; rc=$?
-  if [[ $rc -eq $code ]] && grep -qE -- "$pattern" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $name (exit $rc, wanted $code; pattern '$pattern')"
-    echo "$out" | tail -20 | sed 's/^/    /'
-  fi
-}
+source "$(dirname "$0")/cli_test_lib.sh" "$1"
 
 expect "help lists commands" 0 "tok-train" -- "$BIN" --help
 expect "no command is a usage error" 2 "usage: nanochat" -- "$BIN"

@@ -2,24 +2,7 @@
 # End-to-end checks of `nanochat launch`: base-eval and chat-eval split across ranks print exactly what
 # one process prints (CORE CSV, Final lines), rank 0 alone reports, and a failing rank fails the launch.
 # Usage: test_launch.sh path/to/nanochat
-set -uo pipefail
-BIN="$1"
-SHARED="${NANOCHAT_SHARED:-${NANOCHAT_SOURCE_DIR:-.}/../shared}"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-export NANOCHAT_BASE_DIR="$WORK/base"
-passed=0; failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $1"; [[ -n "${2:-}" ]] && echo "$2" | tail -20 | sed 's/^/    /'; }
-
-# expect <name> <expected exit code> <regex the combined output must match> -- command...
-expect() {
-  local name="$1" code="$2" pattern="$3"; shift 4
-  local out rc
-  out="$("$@" 2>&1)"; rc=$?
-  if [[ $rc -eq $code ]] && grep -qE -- "$pattern" <<<"$out"; then ok; else bad "$name (exit $rc, wanted $code; pattern '$pattern')" "$out"; fi
-}
+source "$(dirname "$0")/cli_test_lib.sh" "$1"
 
 expect "launch needs a command" 2 "expected '--' and the command to run" -- "$BIN" launch --nproc-per-node 2
 expect "launch refuses commands that do not split work" 2 "'base-train' does not split its work across ranks" -- \
