@@ -14,6 +14,7 @@
 
 #include "nanochat/kernels/cuda/attention.h"
 #include "nanochat/kernels/cuda/check.h"
+#include "random_fill.cuh"
 
 namespace {
 
@@ -28,17 +29,6 @@ double visible_pairs(int64_t T, int64_t window) {
   double n = 0;
   for (int64_t i = 0; i < T; ++i) n += static_cast<double>(i - std::max<int64_t>(0, i - window) + 1);
   return n;
-}
-
-__global__ void fill_kernel(bf16* x, int64_t n, uint32_t seed, float scale) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    x[i] = __float2bfloat16((static_cast<float>(h & 0xFFFF) / 32768.0f - 1.0f) * scale);
-  }
 }
 
 template <class F>
@@ -82,10 +72,10 @@ int main(int argc, char** argv) {
     for (bf16** p : {&q, &y, &gy, &gq}) NC_CUDA_CHECK(cudaMalloc(p, static_cast<size_t>(nq) * sizeof(bf16)));
     for (bf16** p : {&k, &v, &gk, &gv}) NC_CUDA_CHECK(cudaMalloc(p, static_cast<size_t>(nkv) * sizeof(bf16)));
     NC_CUDA_CHECK(cudaMalloc(&lse, static_cast<size_t>(c.B * c.H * c.T) * sizeof(float)));
-    fill_kernel<<<1024, 256, 0, stream>>>(q, nq, 1, 2.0f);
-    fill_kernel<<<1024, 256, 0, stream>>>(k, nkv, 2, 2.0f);
-    fill_kernel<<<1024, 256, 0, stream>>>(v, nkv, 3, 1.0f);
-    fill_kernel<<<1024, 256, 0, stream>>>(gy, nq, 4, 1.0f);
+    nanochat::bench::fill_random_bf16<<<1024, 256, 0, stream>>>(q, nq, 1, 2.0f);
+    nanochat::bench::fill_random_bf16<<<1024, 256, 0, stream>>>(k, nkv, 2, 2.0f);
+    nanochat::bench::fill_random_bf16<<<1024, 256, 0, stream>>>(v, nkv, 3, 1.0f);
+    nanochat::bench::fill_random_bf16<<<1024, 256, 0, stream>>>(gy, nq, 4, 1.0f);
     const nanochat::kernels::cpu::AttentionShape s{c.B, c.T, c.H, c.Hk, c.d, c.T, c.T, 0, c.window};
     const float fwd_ms = time_ms([&] { nanochat::kernels::cuda::attention_forward(y, lse, q, k, v, s, stream); },
                                  iters, stream);
@@ -118,9 +108,9 @@ int main(int argc, char** argv) {
     NC_CUDA_CHECK(cudaMalloc(&k, static_cast<size_t>(B * Tmax * H * d) * sizeof(bf16)));
     NC_CUDA_CHECK(cudaMalloc(&v, static_cast<size_t>(B * Tmax * H * d) * sizeof(bf16)));
     NC_CUDA_CHECK(cudaMalloc(&lse, static_cast<size_t>(B * H) * sizeof(float)));
-    fill_kernel<<<1024, 256, 0, stream>>>(q, B * H * d, 5, 2.0f);
-    fill_kernel<<<1024, 256, 0, stream>>>(k, B * Tmax * H * d, 6, 2.0f);
-    fill_kernel<<<1024, 256, 0, stream>>>(v, B * Tmax * H * d, 7, 1.0f);
+    nanochat::bench::fill_random_bf16<<<1024, 256, 0, stream>>>(q, B * H * d, 5, 2.0f);
+    nanochat::bench::fill_random_bf16<<<1024, 256, 0, stream>>>(k, B * Tmax * H * d, 6, 2.0f);
+    nanochat::bench::fill_random_bf16<<<1024, 256, 0, stream>>>(v, B * Tmax * H * d, 7, 1.0f);
     const float tiled_ms = time_ms(
         [&] { nanochat::kernels::cuda::attention_forward_tiled(y, lse, q, k, v, s, stream); }, iters * 10, stream);
     const float decode_ms = time_ms(

@@ -14,26 +14,12 @@
 #include "nanochat/kernels/cuda/check.h"
 #include "nanochat/kernels/cuda/device_buffer.h"
 #include "nanochat/kernels/cuda/inference_ops.h"
+#include "random_fill.cuh"
 
 namespace {
 
 namespace kc = nanochat::kernels::cuda;
 using kc::bf16;
-
-__global__ void fill_kernel(bf16* x, int64_t n, uint32_t seed) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    x[i] = __float2bfloat16(static_cast<float>(h & 0xFFFF) / 32768.0f - 1.0f);
-  }
-}
-
-__global__ void fill_positions(int32_t* pos, int64_t n, int32_t value) {
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) pos[i] = value;
-}
 
 }  // namespace
 
@@ -61,13 +47,13 @@ int main(int argc, char** argv) {
     for (int64_t l = 0; l < kLayers; ++l) {
       keys.emplace_back(static_cast<size_t>(cache_elems));
       values.emplace_back(static_cast<size_t>(cache_elems));
-      fill_kernel<<<1024, 256, 0, stream>>>(keys.back().data(), cache_elems, static_cast<uint32_t>(2 * l + 1));
-      fill_kernel<<<1024, 256, 0, stream>>>(values.back().data(), cache_elems, static_cast<uint32_t>(2 * l + 2));
+      nanochat::bench::fill_random_bf16<<<1024, 256, 0, stream>>>(keys.back().data(), cache_elems, static_cast<uint32_t>(2 * l + 1), 1.0f);
+      nanochat::bench::fill_random_bf16<<<1024, 256, 0, stream>>>(values.back().data(), cache_elems, static_cast<uint32_t>(2 * l + 2), 1.0f);
     }
     nanochat::cuda::DeviceBuffer<bf16> q(static_cast<size_t>(row_elems)), y(static_cast<size_t>(row_elems));
-    fill_kernel<<<64, 256, 0, stream>>>(q.data(), row_elems, 99u);
+    nanochat::bench::fill_random_bf16<<<64, 256, 0, stream>>>(q.data(), row_elems, 99u, 1.0f);
     nanochat::cuda::DeviceBuffer<int32_t> pos(static_cast<size_t>(B));
-    fill_positions<<<1, 64, 0, stream>>>(pos.data(), B, P);
+    kc::fill_positions(pos.data(), B, P, stream);
     NC_CUDA_CHECK_LAUNCH();
     const kc::DecodeAttentionPlan planned = kc::plan_decode_attention(B, kHeads, kTmax);
     std::vector<int64_t> chunks = {32, 64, 96, 128, 192, 256, 384, 768};
