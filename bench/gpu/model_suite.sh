@@ -21,6 +21,20 @@ chat_work() {
   python3 "$OS" prepare "$CARRY/orig" tok data "$W" > "$1" 2>&1
   export NANOCHAT_BASE_DIR="$W/ours"; TD="$W/ours_task_data"
 }
+# The d12 chat pipeline's pieces (stages chatd12 and rlrise; they log to $L and use chat_work's $TD).
+# d12_base_train LIMIT_S [flags...]: 200 steps of 65,536 tokens on the three shards.
+d12_base_train() {
+  local limit="$1"; shift
+  timeout "$limit" ./nanochat base-train --device-type cuda --depth 12 --max-seq-len 2048 --device-batch-size 32 \
+    --total-batch-size 65536 --num-iterations 200 --sample-every -1 --core-metric-every -1 --model-tag d12 \
+    --data-dir data/shards --tokenizer-dir tok "$@" >> "$L" 2>&1
+}
+# d12_chat_eval SOURCE PROBLEMS LIMIT_S: greedy GSM8K and SpellingBee (256 new tokens), into the summary.
+d12_chat_eval() {
+  timeout "$3" ./nanochat chat-eval -i "$1" -g d12 --device-type cuda --tokenizer-dir tok --data-root "$TD" \
+    --word-list data/words -a "GSM8K|SpellingBee" -x "$2" -m 256 >> "$L" 2>&1
+  summary+=("d12 $1: $(grep -E '^(GSM8K|SpellingBee) accuracy' "$L" | tail -2 | tr '\n' ' ')")
+}
 for stage in "$@"; do
   case "$stage" in
     tests)
@@ -262,14 +276,8 @@ for stage in "$@"; do
       chat_work "$OUT/chatd12.log"; L="$OUT/chatd12.log"
       STAGE=(--tokenizer-dir tok --data-root "$TD" --word-list data/words --model-tag d12 \
              --identity-conversations "$REPO/data/identity_conversations.jsonl")
-      ceval() {  # $1 = source
-        timeout 150 ./nanochat chat-eval -i "$1" -g d12 --device-type cuda --tokenizer-dir tok --data-root "$TD" \
-          --word-list data/words -a "GSM8K|SpellingBee" -x 200 -m 256 >> "$L" 2>&1
-        summary+=("d12 $1: $(grep -E '^(GSM8K|SpellingBee) accuracy' "$L" | tail -2 | tr '\n' ' ')")
-      }
-      timeout 150 ./nanochat base-train --device-type cuda --depth 12 --max-seq-len 2048 --device-batch-size 32 \
-        --total-batch-size 65536 --num-iterations 200 --eval-every 100 --eval-tokens 524288 --sample-every -1 \
-        --core-metric-every -1 --model-tag d12 --data-dir data/shards --tokenizer-dir tok >> "$L" 2>&1
+      ceval() { d12_chat_eval "$1" 200 150; }
+      d12_base_train 150 --eval-every 100 --eval-tokens 524288
       summary+=("d12 base-train rc=$? $(grep -E 'Validation bpb' "$L" | tail -1 | cut -c1-100)"); ceval base
       timeout 150 ./nanochat mid-train --device-type cuda "${STAGE[@]}" --skip-missing-tasks >> "$L" 2>&1
       summary+=("d12 mid-train rc=$? $(grep -E 'Validation bpb' "$L" | tail -1 | cut -c1-100)"); ceval mid
@@ -285,14 +293,8 @@ for stage in "$@"; do
       # 30 RL steps (the original's defaults: 16 questions x 16 samples), greedy GSM8K (300) and SpellingBee
       # (200) after SFT and after RL. Fits one 10-minute device call.
       chat_work "$OUT/rlrise.log"; L="$OUT/rlrise.log"
-      ceval() {  # $1 = source
-        timeout 100 ./nanochat chat-eval -i "$1" -g d12 --device-type cuda --tokenizer-dir tok --data-root "$TD" \
-          --word-list data/words -a "GSM8K|SpellingBee" -x 300 -m 256 >> "$L" 2>&1
-        summary+=("d12 $1: $(grep -E '^(GSM8K|SpellingBee) accuracy' "$L" | tail -2 | tr '\n' ' ')")
-      }
-      timeout 90 ./nanochat base-train --device-type cuda --depth 12 --max-seq-len 2048 --device-batch-size 32 \
-        --total-batch-size 65536 --num-iterations 200 --eval-every -1 --sample-every -1 \
-        --core-metric-every -1 --model-tag d12 --data-dir data/shards --tokenizer-dir tok >> "$L" 2>&1
+      ceval() { d12_chat_eval "$1" 300 100; }
+      d12_base_train 90 --eval-every -1
       timeout 100 ./nanochat chat-sft --device-type cuda --tokenizer-dir tok --data-root "$TD" --word-list data/words \
         --model-tag d12 --identity-conversations "$REPO/data/identity_conversations.jsonl" --mmlu-epochs 0 \
         --chatcore-every -1 --eval-every -1 >> "$L" 2>&1
