@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "nanochat/kernels/cuda/device_math.cuh"
 #include "nanochat/kernels/ops.h"
 
 namespace nanochat::kernels::cuda::attention_detail {
@@ -17,7 +18,8 @@ namespace nanochat::kernels::cuda::attention_detail {
 // Throws nanochat::Error("<op>: ...") for shapes the kernels do not support (attention_forward.cu).
 void check_attention_shape(const cpu::AttentionShape& s, const char* op);
 
-constexpr float kLog2e = 1.4426950408889634f;
+using detail::fast_exp2;
+using detail::kLog2e;
 constexpr float kLn2 = 0.6931471805599453f;
 
 __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -89,12 +91,6 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
 }
 
 // Fragment addressing. A 16x16 A operand from a tile whose rows are the M dimension: rows

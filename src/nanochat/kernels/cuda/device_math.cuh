@@ -26,6 +26,15 @@ __device__ __forceinline__ __nv_bfloat16 to_bf16(float x) {
 // x rounded to bf16 and widened back: an intermediate the unfused kernels store as bf16.
 __device__ __forceinline__ float round_bf16(float x) { return load(to_bf16(x)); }
 
+constexpr float kLog2e = 1.4426950408889634f;
+
+// 2^x from the hardware's approximation (MUFU.EX2: within 2 ulp, subnormal results flushed to zero).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
   return v;

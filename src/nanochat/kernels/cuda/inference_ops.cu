@@ -13,9 +13,9 @@ namespace nanochat::kernels::cuda {
 namespace {
 
 constexpr float kEps = static_cast<float>(kernels::cpu::kRmsNormEps);
-constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kGate = static_cast<int>(kVeGateChannels);
 
+using detail::kLog2e;
 using detail::round_bf16;
 using detail::value_of;
 

@@ -9,22 +9,18 @@ namespace nanochat::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 512;
-constexpr float kLog2e = 1.4426950408889634f;
+using detail::fast_exp2;
+using detail::kLog2e;
 
 // The softcap's tanh and the softmax's exp from one MUFU.EX2 each. tanhf and expf spend most of
 // their instructions on accuracy the bf16 logits do not have: over (B*T, 32768) logits they made the
 // fused kernel compute-bound (H100, d20 step: 7.0 ms for 8.6 GB, 1.2 TB/s). tanh|x| = (1 - e)/(1 + e) with
 // e = 2^(-2|x| log2 e) is within about 1e-7 of tanhf (absolute), and ex2.approx within 2 ulp.
-__device__ __forceinline__ float ex2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
 __device__ __forceinline__ float fast_tanh(float x) {
-  const float e = ex2_approx(-2.0f * kLog2e * fabsf(x));
+  const float e = fast_exp2(-2.0f * kLog2e * fabsf(x));
   return copysignf(__fdividef(1.0f - e, 1.0f + e), x);
 }
-__device__ __forceinline__ float fast_exp(float x) { return ex2_approx(x * kLog2e); }
+__device__ __forceinline__ float fast_exp(float x) { return fast_exp2(x * kLog2e); }
 
 __device__ __forceinline__ float capped_exp_term(float l, float inv_cap, float cap) {
   return fast_exp(cap * fast_tanh(l * inv_cap) - cap);
