@@ -23,6 +23,20 @@ struct Case {
   int64_t B, H, Hk, d, Tmax, window, chunk;  // chunk 0: plan_decode_attention's choice
 };
 
+// The CPU attention of each batch row's one query (heads H, at position pos[b]) against its cache.
+std::vector<float> cpu_reference(const Bf16Data& q, const Bf16Data& k, const Bf16Data& v, const std::vector<int32_t>& pos,
+                                 int64_t H, int64_t Hk, int64_t d, int64_t Tmax, int64_t window) {
+  std::vector<float> want(pos.size() * static_cast<size_t>(H * d));
+  for (size_t b = 0; b < pos.size(); ++b) {
+    const int64_t p = pos[b], row = static_cast<int64_t>(b);
+    const kernels::cpu::AttentionShape s{1, 1, H, Hk, d, p + 1, Tmax, p, window};
+    kernels::cpu::attention_forward<float>(want.data() + row * H * d, nullptr, q.values.data() + row * H * d,
+                                           k.values.data() + row * Tmax * Hk * d, v.values.data() + row * Tmax * Hk * d,
+                                           s);
+  }
+  return want;
+}
+
 class DecodeAttentionTest : public GpuTest, public ::testing::WithParamInterface<Case> {};
 
 // Each row's query sits at its own position (some near the start, so that later chunks are empty, one
@@ -50,14 +64,7 @@ TEST_P(DecodeAttentionTest, MatchesCpuReferencePerRow) {
   cuda::DeviceBuffer<float> scratch(static_cast<size_t>(kc::decode_attention_scratch_floats(c.B, c.H, c.d, plan)));
   scratch.fill_bytes(0);
 
-  std::vector<float> want(static_cast<size_t>(rows));
-  for (int64_t b = 0; b < c.B; ++b) {
-    const int64_t p = pos[static_cast<size_t>(b)];
-    const kernels::cpu::AttentionShape s{1, 1, c.H, c.Hk, c.d, p + 1, c.Tmax, p, c.window};
-    kernels::cpu::attention_forward<float>(want.data() + b * c.H * c.d, nullptr, q.values.data() + b * c.H * c.d,
-                                           k.values.data() + b * c.Tmax * c.Hk * c.d,
-                                           v.values.data() + b * c.Tmax * c.Hk * c.d, s);
-  }
+  const std::vector<float> want = cpu_reference(q, k, v, pos, c.H, c.Hk, c.d, c.Tmax, c.window);
   std::vector<float> first;
   for (int call = 0; call < 2; ++call) {
     auto y = poisoned_bf16(static_cast<size_t>(rows));
@@ -92,13 +99,7 @@ TEST_F(DecodeAttentionTest, PlansOfDifferentLayersShareOneScratch) {
   const auto dk = upload_bits(k.bits), dv = upload_bits(v.bits), dq = upload_bits(q.bits);
   cuda::DeviceBuffer<int32_t> dpos(pos.size());
   dpos.copy_from_host(pos);
-  std::vector<float> want(static_cast<size_t>(rows));
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t p = pos[static_cast<size_t>(b)];
-    const kernels::cpu::AttentionShape s{1, 1, H, Hk, d, p + 1, Tmax, p, window};
-    kernels::cpu::attention_forward<float>(want.data() + b * H * d, nullptr, q.values.data() + b * H * d,
-                                           k.values.data() + b * Tmax * Hk * d, v.values.data() + b * Tmax * Hk * d, s);
-  }
+  const std::vector<float> want = cpu_reference(q, k, v, pos, H, Hk, d, Tmax, window);
   const kc::DecodeAttentionPlan many{32, 7}, one{256, 1};
   const int64_t n = std::max(kc::decode_attention_scratch_floats(B, H, d, many),
                              kc::decode_attention_scratch_floats(B, H, d, one));
