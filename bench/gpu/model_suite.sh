@@ -241,6 +241,26 @@ for stage in "$@"; do
       summary+=("rl: $(grep -c 'Average reward:.*Average sequence' "$OUT/rl_ours.log") ours / $(grep -c 'Average reward:.*Average sequence' "$OUT/rl_original.log") original steps logged")
       cat "$OUT"/chatspeed.log >> "$OUT/sft_original.log"; rm -f "$OUT/chatspeed.log"
       rm -rf "$W" ;;
+    sftprof)
+      # Where our SFT step's time goes: chatspeed's config (d12, 524,288 tokens per step), ours only, under
+      # nsys when the machine has it; kernel time per step against the step's wall time shows host gaps.
+      chat_work "$OUT/sftprof.log"; L="$OUT/sftprof.log"
+      timeout 120 ./nanochat base-train --device-type cuda --depth 12 --max-seq-len 2048 --device-batch-size 32 \
+        --total-batch-size 524288 --num-iterations 1 --eval-every -1 --sample-every -1 --core-metric-every -1 \
+        --model-tag d12 --data-dir data/shards --tokenizer-dir tok >> "$L" 2>&1
+      SFT=(./nanochat chat-sft --device-type cuda --tokenizer-dir tok --data-root "$TD" --model-tag d12 --num-iterations 48
+        --eval-every -1 --eval-tokens 524288 --chatcore-every -1 --load-optimizer 0 --mmlu-epochs 0)
+      NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys 2>/dev/null | head -1)
+      if [[ -n "$NSYS" ]]; then
+        timeout 200 "$NSYS" profile -o "$W/sft" -t cuda,nvtx,osrt --force-overwrite true "${SFT[@]}" >> "$L" 2>&1
+        "$NSYS" stats -r cuda_gpu_kern_sum,cuda_api_sum -f csv -o "$W/sftstats" "$W/sft.nsys-rep" >> "$L" 2>&1
+        (cd "$W" && tar -czf "$OUT/sftprof_stats.tar.gz" sftstats*)
+        summary+=("sftprof nsys: $(grep -E 'step 0000[2-6]' "$L" | cut -c1-120 | tr '\n' ' ')")
+      else
+        timeout 120 "${SFT[@]}" >> "$L" 2>&1
+        summary+=("sftprof (no nsys): $(grep -E 'step 0000[2-6]' "$L" | cut -c1-120 | tr '\n' ' ')")
+      fi
+      rm -rf "$W" ;;
     chatparity)
       # chat-eval, ours and the original's (run_categorical_eval / run_generative_eval) on the same SFT
       # checkpoint: a d6 base (300 steps on the shards) + 150 SFT steps; ARC-Easy whole, GSM8K greedy 20
