@@ -176,8 +176,8 @@ GpuResult gpu_result(const optim::MuonAdamWCuda& opt, const cuda::DeviceBuffer<f
 class MuonAdamWCudaTest : public GpuTest {
  protected:
   // `steps` steps from the problem's start; the optimizer and buffers are left for further use.
-  void run(const Problem& pb, int steps) {
-    opt = std::make_unique<optim::MuonAdamWCuda>(pb.layout, pb.setup, ctx());
+  void run(const Problem& pb, int steps, optim::MuonAdamWCudaOptions options = {}) {
+    opt = std::make_unique<optim::MuonAdamWCuda>(pb.layout, pb.setup, ctx(), options);
     params = upload(pb.params0);
     shadow = poisoned_bf16(pb.layout.total_floats());
     for (int s = 0; s < steps; ++s) step(pb, s);
@@ -280,6 +280,29 @@ TEST_F(MuonAdamWCudaTest, TwoRunsAreBitwiseEqual) {
   EXPECT_EQ(bit_differences(a.first, b.first), 0u);
   EXPECT_EQ(bit_differences(a.second, b.second), 0u);
   EXPECT_EQ(bit_differences(a.shadow, b.shadow), 0u);
+}
+
+// The 16-byte vector paths of the elementwise passes (AdamW, Nesterov, MuonEq, normalization, the
+// update) are a memory-access change only: the same bits as element by element. The d4 slab has both
+// kinds of Muon stack (n % 8 == 0, and the 12-column gates that stay scalar) and AdamW tables.
+TEST_F(MuonAdamWCudaTest, VectorKernelsGiveTheScalarKernelsBits) {
+  const Problem pb(3);
+  run(pb, 3, {.vector_kernels = false});
+  const GpuResult scalar = gpu_result(*opt, params, shadow);
+  run(pb, 3, {.vector_kernels = true});
+  const GpuResult vec = gpu_result(*opt, params, shadow);
+  EXPECT_EQ(count_nan(vec.params), 0u);
+  EXPECT_EQ(bit_differences(vec.params, scalar.params), 0u);
+  EXPECT_EQ(bit_differences(vec.first, scalar.first), 0u);
+  EXPECT_EQ(bit_differences(vec.second, scalar.second), 0u);
+  EXPECT_EQ(bit_differences(vec.shadow, scalar.shadow), 0u);
+  // Both paths really ran: the stacks of 256-wide matrices take the vector path, the gates cannot.
+  bool vector_stack = false, scalar_stack = false;
+  for (const model::ParamGroup& g : pb.layout.groups()) {
+    if (g.kind != OptimKind::Muon) continue;
+    (g.cols % 8 == 0 ? vector_stack : scalar_stack) = true;
+  }
+  EXPECT_TRUE(vector_stack && scalar_stack);
 }
 
 // download_state -> (save_state/load_state) -> upload_state restores the optimizer exactly: a fresh

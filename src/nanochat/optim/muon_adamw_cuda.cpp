@@ -76,7 +76,7 @@ void MuonAdamWCuda::step(float* params, const float* grads, bf16* shadow) {
         const int64_t count = ++adamw_steps_[static_cast<size_t>(pi)];
         kernels::cuda::adamw_step(params + e.offset, shadow + e.offset, grads + e.offset, first_.data() + e.offset,
                                   second_.data() + e.offset, static_cast<int64_t>(e.numel), adamw_scalars(h, count),
-                                  bf16_table, stream);
+                                  bf16_table, stream, options_.vector_kernels);
       }
     } else {
       const float lr = static_cast<float>(h.lr * muon_lr_factor(g.rows, g.cols));
@@ -94,6 +94,7 @@ void MuonAdamWCuda::step(float* params, const float* grads, bf16* shadow) {
       a.lr_wd = lr * static_cast<float>(h.weight_decay);
       a.beta2 = static_cast<float>(h.beta2);
       a.ns_steps = h.ns_steps;
+      a.vector_kernels = options_.vector_kernels;
       kernels::cuda::muon_step(ctx_, a, scratch_);
     }
   }

@@ -37,6 +37,7 @@ kernels::cuda::AdamWScalars adamw_scalars(const GroupHyper& h, int64_t step);
 
 struct MuonAdamWCudaOptions {
   bool bf16_embeddings = true;  // the original on CUDA; false keeps the embedding tables fp32
+  bool vector_kernels = true;   // false: the elementwise passes element by element (same bits; tests, A/B)
 };
 
 class MuonAdamWCuda {

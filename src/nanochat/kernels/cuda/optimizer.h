@@ -31,8 +31,9 @@ struct AdamWScalars {
 // One AdamW step on n values (p, exp_avg, exp_avg_sq in place; grad read only), shadow = bf16(p).
 // bf16_storage: the gradient is rounded to bf16 before use and p and both moments after the update,
 // as the original's bf16 embedding tables (bf16 grads, bf16 moments).
+// vector_kernels = false keeps every element on the scalar path (the same bits; for tests and A/B runs).
 void adamw_step(float* p, bf16* shadow, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
-                const AdamWScalars& k, bool bf16_storage, cudaStream_t stream);
+                const AdamWScalars& k, bool bf16_storage, cudaStream_t stream, bool vector_kernels = true);
 
 // out = bf16(in), n values (the shadow of freshly loaded parameters).
 void round_to_bf16(bf16* out, const float* in, int64_t n, cudaStream_t stream);
@@ -61,6 +62,8 @@ struct MuonStackArgs {
   float lr_wd = 0;         // lr * weight decay (cautious)
   float beta2 = 0.9f;      // NorMuon EMA
   int ns_steps = 5;
+  // false: the elementwise passes go element by element (the same bits; for tests and A/B runs).
+  bool vector_kernels = true;
 };
 
 // Steps 1-8 of §7.3 for one stack, enqueued on ctx.stream().
