@@ -1,6 +1,7 @@
 // The GPU's bf16 rounding must give the same bits as the CPU's (core/bf16.h) for every kind of
 // value: ties, subnormals, infinities, NaN, and many random bit patterns.
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -33,6 +34,19 @@ TEST_F(Bf16Test, DeviceRoundingIsBitIdenticalToHost) {
   for (size_t i = 0; i < in.size(); ++i) mismatches += got[i] != ::nanochat::bf16::from_float(in[i]) ? 1 : 0;
   std::printf("  bf16 rounding: %zu values, %zu mismatches\n", in.size(), mismatches);
   EXPECT_EQ(mismatches, 0u);
+  // The vectorised kernels' 8-wide pack (hardware conversion, NaN through the integer path): the same bits.
+  while (in.size() % 8 != 0) in.push_back(1.0f);
+  d_in = upload(in);
+  cuda::DeviceBuffer<uint16_t> d_packed = poisoned_bf16(in.size());
+  device_pack8_to_bf16(d_packed.data(), d_in.data(), static_cast<int64_t>(in.size()));
+  const std::vector<uint16_t> packed = d_packed.to_host();
+  size_t pack_mismatches = 0, nans = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    pack_mismatches += packed[i] != ::nanochat::bf16::from_float(in[i]) ? 1 : 0;
+    nans += std::isnan(in[i]) ? 1 : 0;
+  }
+  EXPECT_EQ(pack_mismatches, 0u);
+  EXPECT_GT(nans, 1000u) << "the random bit patterns cover NaN payloads of both signs";
   EXPECT_EQ(::nanochat::bf16::from_float(std::bit_cast<float>(0x3f808000u)), 0x3f80u);  // tie to even: down
   EXPECT_EQ(::nanochat::bf16::from_float(std::bit_cast<float>(0x3f818000u)), 0x3f82u);  // tie to even: up
 }
