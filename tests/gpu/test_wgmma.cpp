@@ -1,7 +1,8 @@
 // wgmma primitives (kernels/cuda/wgmma.cuh) against a float64 CPU product on the same bf16 inputs,
 // one case per operand arrangement the attention backward uses: K-major A and B from shared memory,
 // A from registers with an MN-major B spanning two swizzle slabs, and MN-major A and B with B taken
-// from its second slab. Each run starts from NaN accumulators and NaN-poisoned outputs.
+// from its second slab; and the MLP GEMM's m64n256k16 with B K-major or MN-major over four slabs.
+// Each run starts from NaN accumulators and NaN-poisoned outputs.
 #include "gpu_test_support.h"
 #include "wgmma_probe.h"
 
@@ -54,6 +55,15 @@ TEST_F(WgmmaTest, SharedMnMajorOperandsMatchCpu) {
   for (unsigned seed : {5u, 6u}) {
     const Product p = run_case(WgmmaCase::kSsMnMajor, seed);
     expect_close("wgmma m64n64k16 ss A,B MN-major", p.got, p.want, 1e-5);
+  }
+}
+
+TEST_F(WgmmaTest, N256TilesMatchCpuForBothBLayouts) {
+  for (unsigned seed : {7u, 8u}) {
+    const Product k = run_case(WgmmaCase::kSsN256KMajor, seed);
+    expect_close("wgmma m64n256k16 ss K-major", k.got, k.want, 1e-5);
+    const Product mn = run_case(WgmmaCase::kSsN256MnMajor, seed);
+    expect_close("wgmma m64n256k16 ss B MN-major", mn.got, mn.want, 1e-5);
   }
 }
 

@@ -90,6 +90,26 @@ __global__ void __launch_bounds__(128) wgmma_probe_kernel(WgmmaCase c, const uin
     wg::commit();
     wg::wait<0>();
     store_result(d, acc, 128);
+  } else if (c == WgmmaCase::kSsN256KMajor || c == WgmmaCase::kSsN256MnMajor) {
+    const bool mn = c == WgmmaCase::kSsN256MnMajor;
+    store_tile<64>(sA, a, 64, 64, false);  // rows = m, one slab
+    if (mn) store_tile<64>(sB, b, 64, 256, false);  // rows = k, four 64-column slabs of n
+    else store_tile<256>(sB, b, 64, 256, true);     // rows = n
+    wg::fence_proxy_async();
+    __syncthreads();
+    float acc[32][4];
+#pragma unroll
+    for (int t = 0; t < 32; ++t) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = nan;
+    wg::fence();
+#pragma unroll
+    for (int ks = 0; ks < 4; ++ks) {
+      const uint64_t da = wg::desc_sw128(a_addr + ks * 32, 16, 1024);
+      if (mn) wg::mma_m64n256k16_ss<false, true>(acc, da, wg::desc_sw128(b_addr + ks * 2048, 64 * 128, 1024), ks > 0);
+      else wg::mma_m64n256k16_ss<false, false>(acc, da, wg::desc_sw128(b_addr + ks * 32, 16, 1024), ks > 0);
+    }
+    wg::commit();
+    wg::wait<0>();
+    store_result(d, acc, 256);
   } else {
     store_tile<128>(sA, a, 64, 128, true);    // rows = k, 64 columns of m
     store_tile<128>(sB, b, 128, 128, false);  // rows = k, 128 columns of n (the product uses 64..127)
@@ -117,6 +137,8 @@ WgmmaDims wgmma_case_dims(WgmmaCase c) {
     case WgmmaCase::kSsKMajor: return {64, 64, 128, 64, 0};
     case WgmmaCase::kRsBMnMajor: return {64, 128, 64, 128, 0};
     case WgmmaCase::kSsMnMajor: return {64, 64, 128, 128, 64};
+    case WgmmaCase::kSsN256KMajor:
+    case WgmmaCase::kSsN256MnMajor: return {64, 256, 64, 256, 0};
   }
   return {0, 0, 0, 0, 0};
 }

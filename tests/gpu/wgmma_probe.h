@@ -14,6 +14,10 @@ enum class WgmmaCase {
   // M=64 N=64 K=128, A and B both MN-major from shared memory, B the second 64-column slab of a
   // 128-column tile (gQ = dS K).
   kSsMnMajor,
+  // M=64 N=256 K=64, A K-major, B K-major (rows = n) / MN-major over four slabs (the MLP GEMM's
+  // m64n256k16 tiles, both weight layouts).
+  kSsN256KMajor,
+  kSsN256MnMajor,
 };
 // D is m x n; B is given as k x b_cols and the product reads its columns b_col0 .. b_col0 + n - 1.
 struct WgmmaDims {

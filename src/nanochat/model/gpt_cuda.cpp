@@ -2,14 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string_view>
 
 #include "nanochat/core/bf16.h"
 #include "nanochat/core/error.h"
 #include "nanochat/kernels/cuda/attention.h"
 #include "nanochat/kernels/cuda/check.h"
 #include "nanochat/kernels/cuda/linear.h"
+#include "nanochat/kernels/cuda/mlp_gemm.h"
 #include "nanochat/kernels/cuda/ops.h"
 #include "nanochat/model/gpt.h"
 
@@ -24,6 +27,16 @@ using kc::ScalarParam;
 namespace {
 
 inline bf16_t* bf(uint16_t* p) { return reinterpret_cast<bf16_t*>(p); }
+
+// The MLP's relu^2 fused into its GEMMs (kernels/cuda/mlp_gemm.h) where the shape allows; the
+// environment's NANOCHAT_FUSED_MLP=0 keeps cuBLASLt + the separate relu^2 passes. Read once.
+bool fused_mlp_allowed() {
+  static const bool allowed = [] {
+    const char* e = std::getenv("NANOCHAT_FUSED_MLP");
+    return e == nullptr || std::string_view(e) != "0";
+  }();
+  return allowed;
+}
 
 }  // namespace
 
@@ -232,9 +245,13 @@ void GptCuda::forward_trunk(CudaActivations& acts) {
     cuda::profile_mark(prof_, "fwd.norm_mix");
     kc::rmsnorm_forward(la.h2, la.rstd_h2, x_mid, BT, C, st);
     cuda::profile_mark(prof_, "fwd.gemm_fc");
-    linear_forward(ctx_, la.u, la.h2, bf(lw.c_fc), BT, 4 * C, C);
-    cuda::profile_mark(prof_, "fwd.relu2");
-    kc::relu2_forward(acts.buf_4c, la.u, BT * 4 * C, st);
+    if (fused_mlp_allowed() && kc::mlp_gemm_supported(BT, 4 * C, C)) {
+      kc::fc_relu2_forward(la.u, acts.buf_4c, la.h2, bf(lw.c_fc), BT, 4 * C, C, st);  // u and a = relu(u)^2
+    } else {
+      linear_forward(ctx_, la.u, la.h2, bf(lw.c_fc), BT, 4 * C, C);
+      cuda::profile_mark(prof_, "fwd.relu2");
+      kc::relu2_forward(acts.buf_4c, la.u, BT * 4 * C, st);
+    }
     cuda::profile_mark(prof_, "fwd.gemm_mlp_proj");
     linear_forward(ctx_, la.out, acts.buf_4c, bf(lw.mlp_proj), BT, C, 4 * C, /*residual=*/x_mid);
     x = la.out;
@@ -306,9 +323,14 @@ void GptCuda::backward_trunk(CudaActivations& acts) {
     // MLP. One pass over u gives both relu²'s gradient (in place on g_a) and the recomputed relu²
     // itself, written over u (dead from here on) for mlp_proj's weight gradient.
     cuda::profile_mark(prof_, "bwd.gemm_mlp");
-    linear_backward_input(ctx_, g_u, g, bf(lw.mlp_proj), BT, C, 4 * C, false);
-    cuda::profile_mark(prof_, "bwd.relu2");
-    kc::relu2_backward_with_forward(g_u, la.u, g_u, la.u, BT * 4 * C, st);
+    if (fused_mlp_allowed() && kc::mlp_gemm_supported(BT, 4 * C, C)) {
+      // The same, with G = g W_proj never leaving registers.
+      kc::mlp_proj_input_grad_relu2(g_u, la.u, g, bf(lw.mlp_proj), BT, 4 * C, C, st);
+    } else {
+      linear_backward_input(ctx_, g_u, g, bf(lw.mlp_proj), BT, C, 4 * C, false);
+      cuda::profile_mark(prof_, "bwd.relu2");
+      kc::relu2_backward_with_forward(g_u, la.u, g_u, la.u, BT * 4 * C, st);
+    }
     cuda::profile_mark(prof_, "bwd.gemm_mlp");
     linear_backward_weight(ctx_, lg.mlp_proj, g, la.u, BT, C, 4 * C);
     linear_backward_weight(ctx_, lg.c_fc, g_u, la.h2, BT, 4 * C, C);
