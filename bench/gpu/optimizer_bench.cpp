@@ -43,7 +43,10 @@ void bench_depth(cuda::CudaContext& ctx, int64_t depth, int steps) {
   cuda::DeviceBuffer<__nv_bfloat16> shadow(total);
   fill_random(params, 0.02f, 1);
   fill_random(grads, 1e-2f, 2);
-  optim::MuonAdamWCuda opt(layout, optim::OptimizerSetup{}, ctx);
+  // NANOCHAT_OPTIMIZER_OVERLAP=0: the AdamW groups on the context's stream too (A/B of the side stream).
+  const char* overlap_env = std::getenv("NANOCHAT_OPTIMIZER_OVERLAP");
+  const bool overlap = overlap_env == nullptr || std::string(overlap_env) != "0";
+  optim::MuonAdamWCuda opt(layout, optim::OptimizerSetup{}, ctx, {.overlap_adamw = overlap});
   opt.refresh_shadow(params.data(), shadow.data());
   for (int i = 0; i < 2; ++i) opt.step(params.data(), grads.data(), shadow.data());
   ctx.synchronize();
@@ -106,8 +109,9 @@ void bench_depth(cuda::CudaContext& ctx, int64_t depth, int steps) {
   std::printf("  Muon groups alone %.3f ms; AdamW groups and the rest %.3f ms\n", muon_ms, full_ms - muon_ms);
   size_t muon_groups = 0;
   for (const auto& g : layout.groups()) muon_groups += g.kind == model::OptimKind::Muon ? 1 : 0;
-  std::printf("optimizer_bench d%lld: %zu params (%zu Muon groups), step median %.3f ms, min %.3f ms, max %.3f ms\n",
-              static_cast<long long>(depth), layout.num_parameters(), muon_groups, times[times.size() / 2],
+  std::printf("optimizer_bench d%lld%s: %zu params (%zu Muon groups), step median %.3f ms, min %.3f ms, max %.3f ms\n",
+              static_cast<long long>(depth), overlap ? "" : " (AdamW on the main stream)", layout.num_parameters(),
+              muon_groups, times[times.size() / 2],
               times.front(), times.back());
   NC_CUDA_CHECK(cudaEventDestroy(start));
   NC_CUDA_CHECK(cudaEventDestroy(stop));

@@ -51,6 +51,21 @@ MuonAdamWCuda::MuonAdamWCuda(const model::ParamLayout& layout, std::vector<Group
   first_.fill_bytes(0);
   second_.fill_bytes(0);
   adamw_steps_.assign(layout_.params().size(), 0);
+  if (options_.overlap_adamw) side_ = std::make_unique<SideStream>();
+}
+
+MuonAdamWCuda::SideStream::SideStream() {
+  int least = 0, greatest = 0;
+  NC_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  NC_CUDA_CHECK(cudaStreamCreateWithPriority(&stream, cudaStreamNonBlocking, least));
+  NC_CUDA_CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+  NC_CUDA_CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
+}
+
+MuonAdamWCuda::SideStream::~SideStream() {
+  if (join != nullptr) cudaEventDestroy(join);
+  if (fork != nullptr) cudaEventDestroy(fork);
+  if (stream != nullptr) cudaStreamDestroy(stream);
 }
 
 size_t MuonAdamWCuda::second_moment_offset(int group) const {
@@ -66,6 +81,12 @@ void MuonAdamWCuda::step(float* params, const float* grads, bf16* shadow) {
   NC_CHECK(params != nullptr && grads != nullptr && shadow != nullptr, "cuda optimizer step: null slab");
   check_param_groups(layout_, groups_);
   cudaStream_t stream = ctx_.stream();
+  cudaStream_t adamw_stream = stream;
+  if (side_ != nullptr) {
+    NC_CUDA_CHECK(cudaEventRecord(side_->fork, stream));
+    NC_CUDA_CHECK(cudaStreamWaitEvent(side_->stream, side_->fork, 0));
+    adamw_stream = side_->stream;
+  }
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     const ParamGroup& g = layout_.groups()[gi];
     const GroupHyper& h = groups_[gi];
@@ -76,7 +97,7 @@ void MuonAdamWCuda::step(float* params, const float* grads, bf16* shadow) {
         const int64_t count = ++adamw_steps_[static_cast<size_t>(pi)];
         kernels::cuda::adamw_step(params + e.offset, shadow + e.offset, grads + e.offset, first_.data() + e.offset,
                                   second_.data() + e.offset, static_cast<int64_t>(e.numel), adamw_scalars(h, count),
-                                  bf16_table, stream, options_.vector_kernels);
+                                  bf16_table, adamw_stream, options_.vector_kernels);
       }
     } else {
       const float lr = static_cast<float>(h.lr * muon_lr_factor(g.rows, g.cols));
@@ -97,6 +118,10 @@ void MuonAdamWCuda::step(float* params, const float* grads, bf16* shadow) {
       a.vector_kernels = options_.vector_kernels;
       kernels::cuda::muon_step(ctx_, a, scratch_);
     }
+  }
+  if (side_ != nullptr) {
+    NC_CUDA_CHECK(cudaEventRecord(side_->join, side_->stream));
+    NC_CUDA_CHECK(cudaStreamWaitEvent(stream, side_->join, 0));
   }
 }
 

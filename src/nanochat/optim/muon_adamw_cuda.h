@@ -22,6 +22,7 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "nanochat/kernels/cuda/context.h"
@@ -38,6 +39,10 @@ kernels::cuda::AdamWScalars adamw_scalars(const GroupHyper& h, int64_t step);
 struct MuonAdamWCudaOptions {
   bool bf16_embeddings = true;  // the original on CUDA; false keeps the embedding tables fp32
   bool vector_kernels = true;   // false: the elementwise passes element by element (same bits; tests, A/B)
+  // The AdamW groups (memory-bound) run on a lower-priority side stream beside the Muon groups
+  // (GEMM-bound) on the context's stream; step() joins them before returning. They touch disjoint parts
+  // of every slab, so the results are the same bits either way.
+  bool overlap_adamw = true;
 };
 
 class MuonAdamWCuda {
@@ -57,7 +62,8 @@ class MuonAdamWCuda {
   // lr = initial_lr * lr_multiplier on every group; momentum and weight_decay on the Muon groups.
   void apply_schedule(double lr_multiplier, double muon_momentum, double muon_weight_decay);
 
-  // One step of every group, enqueued on the context's stream (no synchronisation).
+  // One step of every group, enqueued on the context's stream (no synchronisation; with overlap_adamw the
+  // AdamW groups run on a side stream that the context's stream waits for before anything after step()).
   void step(float* params, const float* grads, bf16* shadow);
 
   // shadow = bf16(params) over the whole slab (after loading or initialising weights).
@@ -86,6 +92,16 @@ class MuonAdamWCuda {
   std::vector<size_t> second_offsets_;
   std::vector<int64_t> adamw_steps_;
   kernels::cuda::MuonScratch scratch_;
+  // The AdamW groups' stream and the events that fork it from / join it to the context's stream.
+  struct SideStream {
+    cudaStream_t stream = nullptr;
+    cudaEvent_t fork = nullptr, join = nullptr;
+    SideStream();
+    ~SideStream();
+    SideStream(const SideStream&) = delete;
+    SideStream& operator=(const SideStream&) = delete;
+  };
+  std::unique_ptr<SideStream> side_;
 };
 
 }  // namespace nanochat::optim

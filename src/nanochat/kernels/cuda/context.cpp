@@ -6,7 +6,11 @@ namespace nanochat::cuda {
 
 CudaContext::CudaContext(int device) : device_(device) {
   NC_CUDA_CHECK(cudaSetDevice(device));
-  NC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  // The highest priority: work a component moves to a side stream (the optimizer's AdamW groups) then
+  // only fills the SMs the main stream's kernels leave free.
+  int least = 0, greatest = 0;
+  NC_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  NC_CUDA_CHECK(cudaStreamCreateWithPriority(&stream_, cudaStreamNonBlocking, greatest));
   NC_CUBLAS_CHECK(cublasLtCreate(&lt_));
   workspace_ = DeviceBuffer<std::byte>(kWorkspaceBytes);
   gemm_plans_ = std::make_unique<GemmPlanCache>();
