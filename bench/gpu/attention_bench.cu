@@ -3,6 +3,8 @@
 // forward = 4 * d * visible_pairs * B * H (two products), backward = 2.5 x forward (five products),
 // the usual flash-attention accounting, which is also what the backward runs. "kt64" and "kt128" are
 // the backward with its key tile pinned (the default picks by window).
+// "fwd-kernels" lines: the head_dim 128 forward kernels pinned (attention_forward_tiled_kernel), best of two
+// interleaved timings each, for A/B comparison in one process.
 //   attention_bench [iters]
 #include <cuda_runtime.h>
 
@@ -89,6 +91,25 @@ int main(int argc, char** argv) {
       nanochat::kernels::cuda::attention_backward_key_tile(gq, gk, gv, gy, q, k, v, y, lse, s, 128, stream);
     }, iters, stream);
     const double fwd_flops = 4.0 * static_cast<double>(c.d) * visible_pairs(c.T, c.window) * static_cast<double>(c.B * c.H);
+    if (c.d == 128) {
+      // The pinned head_dim 128 forward kernels, timed twice each in turns (the better of two).
+      using nanochat::kernels::cuda::AttentionForwardKernel;
+      const AttentionForwardKernel kernels[] = {AttentionForwardKernel::kWgmma, AttentionForwardKernel::kWarpSpecialized,
+                                                AttentionForwardKernel::kWarpSpecializedPersistent};
+      const char* names[] = {"wgmma", "ws", "wsp"};
+      constexpr int kKernels = 3;
+      float best[kKernels] = {1e30f, 1e30f, 1e30f};
+      for (int round = 0; round < 2; ++round)
+        for (int i = 0; i < kKernels; ++i)
+          best[i] = std::min(best[i], time_ms([&] {
+                               nanochat::kernels::cuda::attention_forward_tiled_kernel(y, lse, q, k, v, s, kernels[i],
+                                                                                       stream);
+                             }, iters, stream));
+      std::printf("fwd-kernels %-14s", c.name);
+      for (int i = 0; i < kKernels; ++i)
+        std::printf(" | %s %7.3f ms %6.1f TFLOP/s", names[i], best[i], fwd_flops / (best[i] * 1e-3) / 1e12);
+      std::printf("\n");
+    }
     std::printf("%-14s B=%ld T=%ld H=%ld Hk=%ld d=%ld w=%ld | fwd %8.3f ms %6.1f TFLOP/s | bwd %8.3f ms %6.1f TFLOP/s | kt64 %7.3f kt128 %7.3f ms\n",
                 c.name, static_cast<long>(c.B), static_cast<long>(c.T), static_cast<long>(c.H),
                 static_cast<long>(c.Hk), static_cast<long>(c.d), static_cast<long>(c.window), fwd_ms,

@@ -1,7 +1,7 @@
 // Flash attention (kernels/cuda/attention.h) vs the CPU reference in fp32 on the same bf16 inputs:
 // training shapes over head dims, GQA groupings, lengths that are not tile multiples and sliding
-// windows (forward and backward); KV-cache shapes (forward); bitwise determinism of the backward;
-// rejected shapes.
+// windows (forward and backward); KV-cache shapes (forward); every head_dim 128 Hopper forward kernel
+// pinned on those shapes; bitwise determinism of the backward; rejected shapes.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,6 +12,7 @@
 #include "nanochat/core/bf16.h"
 #include "nanochat/core/error.h"
 #include "nanochat/kernels/cuda/attention.h"
+#include "nanochat/kernels/cuda/check.h"
 #include "nanochat/kernels/ops.h"
 
 namespace nanochat::gpu_test {
@@ -52,6 +53,30 @@ std::vector<float> round_to_bf16(const std::vector<float>& v, std::vector<uint16
   return out;
 }
 
+// Every head_dim 128 Hopper forward kernel, pinned (the default one may be chosen by environment):
+// each must match the CPU reference on its own. Outputs are poisoned before each run.
+void expect_pinned_forward_kernels_match(const cpu::AttentionShape& s, const bf16* q, const bf16* k, const bf16* v,
+                                         const std::vector<float>& want_y, const std::vector<float>& want_lse,
+                                         const std::string& name, cudaStream_t stream) {
+  if (s.d != 128) return;
+  using K = kc::AttentionForwardKernel;
+  for (const auto& [kernel, kernel_name] : {std::pair{K::kWgmma, "wgmma"}, std::pair{K::kWarpSpecialized, "ws"},
+                                            std::pair{K::kWarpSpecializedPersistent, "wsp"}}) {
+    auto y = poisoned_bf16(want_y.size());
+    auto lse = poisoned_f32(want_lse.size());
+    kc::attention_forward_tiled_kernel(as_bf16(y), lse.data(), q, k, v, s, kernel, stream);
+    NC_CUDA_CHECK(cudaStreamSynchronize(stream));
+    const std::string what = std::string(" (") + kernel_name + " kernel) " + name;
+    expect_close(("attention forward y" + what).c_str(), download_bf16(y), want_y, 1e-2);
+    expect_close(("attention forward lse" + what).c_str(), lse.to_host(), want_lse, 1e-5);
+    // lse is optional.
+    auto y2 = poisoned_bf16(want_y.size());
+    kc::attention_forward_tiled_kernel(as_bf16(y2), nullptr, q, k, v, s, kernel, stream);
+    NC_CUDA_CHECK(cudaStreamSynchronize(stream));
+    expect_close(("attention forward y, no lse" + what).c_str(), download_bf16(y2), want_y, 1e-2);
+  }
+}
+
 class AttentionTrainTest : public GpuTest, public ::testing::WithParamInterface<TrainCase> {};
 
 TEST_P(AttentionTrainTest, ForwardAndBackwardMatchCpu) {
@@ -75,6 +100,7 @@ TEST_P(AttentionTrainTest, ForwardAndBackwardMatchCpu) {
   const std::string name = case_name(c);
   expect_close(("attention forward y " + name).c_str(), download_bf16(y), want_y, 1e-2);
   expect_close(("attention forward lse " + name).c_str(), lse.to_host(), want_lse, 1e-5);
+  expect_pinned_forward_kernels_match(s, as_bf16(dq), as_bf16(dk), as_bf16(dv), want_y, want_lse, name, stream());
 
   // Backward: both sides get the same bf16 y and the same lse.
   std::vector<uint16_t> y_bits;
@@ -154,6 +180,8 @@ TEST_P(AttentionCacheTest, ForwardMatchesCpu) {
   const std::vector<float> got_tiled = download_bf16(y_tiled);
   expect_close("attention cache forward y (tiled path)", got_tiled, want_y, 1e-2);
   expect_close("attention cache forward lse (tiled path)", lse_tiled.to_host(), want_lse, 1e-5);
+  expect_pinned_forward_kernels_match(s, as_bf16(dq), as_bf16(dk), as_bf16(dv), want_y, want_lse,
+                                      "cache Tq " + std::to_string(c.Tq) + " pos0 " + std::to_string(c.pos0), stream());
   EXPECT_EQ(kc::attention_decode_fits(s), c.Tq <= 4 && c.Tq * (c.H / c.Hk) <= 16);
   if (kc::attention_decode_fits(s)) {
     auto y_dec = poisoned_bf16(nq);
@@ -278,6 +306,29 @@ TEST_F(AttentionTest, TiledForwardWithManyQueryBlocksMatchesCpu) {
     const std::string name = "T" + std::to_string(s.Tq) + " pos0 " + std::to_string(s.pos0);
     expect_close(("attention forward many blocks y " + name).c_str(), download_bf16(y), want_y, 1e-2);
     expect_close(("attention forward many blocks lse " + name).c_str(), lse.to_host(), want_lse, 1e-5);
+    expect_pinned_forward_kernels_match(s, as_bf16(dq), as_bf16(dk), as_bf16(dv), want_y, want_lse,
+                                        "many blocks " + name, stream());
+  }
+}
+
+// Forward only (a quick target for compute-sanitizer): the pinned head_dim 128 kernels on one query
+// block and one key tile, windows cutting tiles, GQA, lengths off the tiles, a chunked prefill
+// against a longer cache, and more blocks than SMs.
+TEST_F(AttentionTest, PinnedForwardKernelsMatchCpu) {
+  for (const cpu::AttentionShape& s :
+       {cpu::AttentionShape{2, 1, 4, 2, 128, 1, 1, 0, 1}, cpu::AttentionShape{2, 100, 4, 4, 128, 100, 100, 0, 37},
+        cpu::AttentionShape{2, 383, 6, 2, 128, 383, 383, 0, 200}, cpu::AttentionShape{1, 300, 4, 1, 128, 300, 300, 0, 1000},
+        cpu::AttentionShape{2, 129, 4, 2, 128, 257, 300, 128, 130},
+        cpu::AttentionShape{4, 640, 16, 4, 128, 640, 640, 0, 640}}) {
+    std::mt19937 rng(static_cast<unsigned>(s.Tq * 31 + s.H + s.window));
+    const size_t nq = static_cast<size_t>(s.B * s.Tq * s.H * s.d);
+    const size_t nkv = static_cast<size_t>(s.B * s.kv_stride * s.Hk * s.d);
+    const Bf16Data q = random_bf16(nq, rng, 1.2f), k = random_bf16(nkv, rng, 1.2f), v = random_bf16(nkv, rng);
+    std::vector<float> want_y(nq), want_lse(static_cast<size_t>(s.B * s.H * s.Tq));
+    cpu::attention_forward(want_y.data(), want_lse.data(), q.values.data(), k.values.data(), v.values.data(), s);
+    auto dq = upload_bits(q.bits), dk = upload_bits(k.bits), dv = upload_bits(v.bits);
+    expect_pinned_forward_kernels_match(s, as_bf16(dq), as_bf16(dk), as_bf16(dv), want_y, want_lse,
+                                        "T" + std::to_string(s.Tq) + " w" + std::to_string(s.window), stream());
   }
 }
 

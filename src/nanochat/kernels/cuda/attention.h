@@ -23,9 +23,19 @@ void attention_forward(bf16* y, float* lse, const bf16* q, const bf16* k, const 
                        const cpu::AttentionShape& s, cudaStream_t stream);
 // The two paths, public so that tests and benchmarks can pin one.
 // Tiled (attention_forward.cu): tensor cores, one block per (128-query tile, head, batch row); head_dim
-// 128 on Hopper warpgroup MMAs (two warpgroups of 64 rows), head_dim 64 on mma.sync.
+// 128 on Hopper warpgroup MMAs (a producer warpgroup and two consumer warpgroups of 64 rows),
+// head_dim 64 on mma.sync.
 void attention_forward_tiled(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
                              const cpu::AttentionShape& s, cudaStream_t stream);
+// The tiled path with its head_dim 128 Hopper kernel pinned, for tests and A/B timing (head_dim 64
+// ignores the choice): kDefault is what attention_forward_tiled runs (NANOCHAT_ATTENTION_FORWARD_
+// WGMMA_VARIANT may pick another), kWgmma the two-warpgroup kernel with a 3-stage cp.async ring,
+// kWarpSpecialized the producer-warpgroup kernel with pingpong consumers (3 stages),
+// kWarpSpecializedPersistent the same with one block per SM taking work items from a counter.
+enum class AttentionForwardKernel { kDefault, kWgmma, kWarpSpecialized, kWarpSpecializedPersistent };
+void attention_forward_tiled_kernel(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
+                                    const cpu::AttentionShape& s, AttentionForwardKernel kernel,
+                                    cudaStream_t stream);
 // Decode (attention_decode.cu): a few queries (Tq <= 4 and Tq*H/Hk <= 16 rows per kv head) against a
 // long cache. The keys are split into chunks of 64, one warp per (chunk, kv head, batch row) on CUDA
 // cores, then a second pass merges the chunks' partial softmax sums: batch 1 with few heads still

@@ -7,8 +7,9 @@
 // Only key tiles that intersect some row's window [pos - window, pos] are visited, a warp skips the
 // tiles none of its rows can see, and only tiles cut by the window edges or by Tk pay for
 // per-element masking. head_dim 128 runs a Hopper version of the same algorithm on warpgroup MMAs
-// (attention_forward_wgmma_kernel below) unless NANOCHAT_ATTENTION_FORWARD_MMA_SYNC=1; head_dim 64
-// keeps the mma.sync kernel.
+// (attention_forward_ws_kernel below: a producer warpgroup and two pingponging consumer warpgroups;
+// attention_forward_wgmma_kernel is the earlier two-warpgroup form, kept for A/B timing) unless
+// NANOCHAT_ATTENTION_FORWARD_MMA_SYNC=1; head_dim 64 keeps the mma.sync kernel.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include "nanochat/kernels/cuda/attention.h"
 #include "nanochat/kernels/cuda/attention_tile.cuh"
 #include "nanochat/kernels/cuda/check.h"
+#include "nanochat/kernels/cuda/reduce.h"
 #include "nanochat/kernels/cuda/wgmma.cuh"
 
 namespace nanochat::kernels::cuda {
@@ -574,22 +576,441 @@ __global__ void __launch_bounds__(256, 1)
   }
 }
 
-// Variants of the wgmma kernel for A/B timing, picked by NANOCHAT_ATTENTION_FORWARD_WGMMA_VARIANT:
-// "2" (2 stages), "2p" (2 stages, persistent), "3p" (3 stages, persistent); unset or anything else:
-// the default, 3 stages with one block per item. Measured on an H100, B=32 T=2048 H=10, forward ms
-// (full causal / window 1024 / window 512): 3 stages 0.959 / 0.806 / 0.595, 2 stages 0.977 / 0.811 /
-// 0.605, 3 stages persistent 1.07 / 0.84 / 0.59, 2 stages persistent 1.08 / 0.86 / 0.59: the
-// persistent grid's static round-robin of items balances worse than the hardware's block scheduler,
-// which outweighs the hidden item start.
-enum class WgmmaVariant { kTwoStages, kThreeStages, kTwoStagesPersistent, kThreeStagesPersistent };
+// ---- Warp-specialized variant (NANOCHAT_ATTENTION_FORWARD_WGMMA_VARIANT=ws) ----
+// mbarriers, named barriers and register reallocation for the kernel below.
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Arrives on `bar` once every cp.async this thread issued so far has landed (the barrier's count
+// must include this arrival: .noinc).
+__device__ __forceinline__ void cp_async_mbar_arrive(uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+// Returns once the barrier's phase of the given parity has completed (parity 1 on a fresh barrier
+// returns at once: the producer's first pass over the empty barriers).
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  while (!done) {
+    asm volatile(
+        "{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  }
+}
+__device__ __forceinline__ void named_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+template <int kRegs>
+__device__ __forceinline__ void regs_dealloc() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+template <int kRegs>
+__device__ __forceinline__ void regs_alloc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+
+// load_slabs for the producer warpgroup, which has few registers: the same copies, issued from a
+// pointer that steps through the rows instead of from addresses computed up front.
+template <int kRows, int kThreads>
+__device__ __forceinline__ void load_slabs_lean(bf16* tile, const bf16* src, int64_t stride, int valid_rows) {
+  constexpr int kRowStep = kThreads / 16;
+  static_assert(kThreads % 16 == 0 && kRowStep % 8 == 0 && kRows % kRowStep == 0, "copy layout");
+  const int c = static_cast<int>(threadIdx.x) & 15, r0 = static_cast<int>(threadIdx.x) >> 4;
+  uint32_t dst = smem_u32(tile + wgmma::sw128_chunk<kRows>(r0, c));
+  const bf16* g = src + r0 * stride + c * 8;
+  const int64_t step = kRowStep * stride;
+#pragma unroll 4
+  for (int r = r0; r < kRows; r += kRowStep) {
+    const bool valid = r < valid_rows;
+    cp_async16(dst, valid ? g : src, valid);
+    dst += kRowStep * 128;
+    g += step;
+  }
+}
+
+// The same attention as attention_forward_wgmma_kernel (work items of 128 query rows, two consumer
+// warpgroups of 64 rows, 128-key tiles, S of tile it issued with P V of tile it - 1), with the work
+// split as in FlashAttention-3:
+//  - warpgroup 0 is the producer: it alone copies Q and the K/V tiles (cp.async into the swizzled
+//    slabs) into a ring of kStages K and kStages V buffers, each buffer with a "full" mbarrier that
+//    the copies themselves complete (cp.async.mbarrier.arrive) and an "empty" one that the consumer
+//    warps arrive on once their MMAs no longer read it. K[it] and V[it] have separate barriers: K is
+//    free after S of its tile, V one step later, after P V. The producer keeps 40 registers and gives
+//    the rest to the consumers (setmaxnreg), which issue no copies and never wait on each other
+//    through __syncthreads.
+//  - the consumer warpgroups take turns issuing their MMAs ("pingpong", two named barriers): a
+//    warpgroup's issue waits until the other issued its own previous batch, so the tensor cores run
+//    one warpgroup's products while the other computes its exponentials. kPingpong false (variant
+//    "wsn", for A/B timing): the consumers issue whenever they are ready.
+//  - the producer hands the consumers their work items through a two-slot mailbox in shared memory
+//    (published with the item's Q, on the Q "full" barrier; -1 ends the loop). One block per item
+//    (item blockIdx.x, no mailbox round after it), or with kPersistent one block per SM taking items
+//    from a global counter in order (longest first within a head, the heads of one batch row
+//    together, as the hardware block scheduler would), so that the next item's Q and first K tile
+//    load while the consumers finish the current one. The K/V ring and its phases run on across items.
+constexpr int kWsThreads = 384;
+constexpr int kWsProducerRegs = 40, kWsConsumerRegs = 232;
+constexpr int kPingpongBarrier0 = 1;  // named barriers 1, 2 (0 is __syncthreads)
+constexpr int kProducerBarrier = 3;   // the producer warpgroup reading the mailbox
+
+template <int kStages, bool kPingpong, bool kPersistent>
+__global__ void __launch_bounds__(kWsThreads, 1)
+    attention_forward_ws_kernel(ForwardArgs a, int n_m_blocks, int n_items, int* next_item) {
+  namespace wg = wgmma;
+  constexpr int D = 128, kBlockM = 128, kBlockN = 128, kProducerThreads = 128;
+  constexpr int kNt = kBlockN / 8, kDt = D / 8, kPk = kBlockN / 16;
+  constexpr uint32_t kQSlab = kBlockM * 128, kKvSlab = kBlockN * 128;  // bytes of one 64-column slab
+  constexpr uint32_t kConsumerWarps = 8;
+  extern __shared__ unsigned char smem_raw[];
+  // Dynamic shared memory is only guaranteed 16-byte aligned; the swizzle needs 1024.
+  const uint32_t raw_addr = smem_u32(smem_raw);
+  unsigned char* base = smem_raw + (((raw_addr + 1023u) & ~1023u) - raw_addr);
+  bf16* sQ = reinterpret_cast<bf16*>(base);
+  bf16* sK = sQ + kBlockM * D;            // [kStages][kBlockN * D]
+  bf16* sV = sK + kStages * kBlockN * D;  // [kStages][kBlockN * D]
+  // Barriers: Q full, Q empty, then per stage K full, V full, K empty, V empty; then the mailbox.
+  uint64_t* bar_mem = reinterpret_cast<uint64_t*>(sV + kStages * kBlockN * D);
+  volatile int* mailbox = reinterpret_cast<volatile int*>(bar_mem + 2 + 4 * kStages);
+  const uint32_t bars = smem_u32(bar_mem);
+  const uint32_t q_full = bars, q_empty = bars + 8u;
+  auto k_full = [&](uint32_t st) { return bars + 8u * (2 + st); };
+  auto v_full = [&](uint32_t st) { return bars + 8u * (2 + kStages + st); };
+  auto k_empty = [&](uint32_t st) { return bars + 8u * (2 + 2 * kStages + st); };
+  auto v_empty = [&](uint32_t st) { return bars + 8u * (2 + 3 * kStages + st); };
+  if (threadIdx.x == 0) {
+    mbar_init(q_full, kProducerThreads + 1);  // the copies, and the mailbox write
+    mbar_init(q_empty, kConsumerWarps);
+    for (int st = 0; st < kStages; ++st) {
+      mbar_init(k_full(st), kProducerThreads);
+      mbar_init(v_full(st), kProducerThreads);
+      mbar_init(k_empty(st), kConsumerWarps);
+      mbar_init(v_empty(st), kConsumerWarps);
+    }
+  }
+  __syncthreads();
+
+  const int64_t kv_row = a.Hk * D;
+  const int Tk = static_cast<int>(a.Tk), win = static_cast<int>(min64(a.window, a.Tk));
+  // An item's rows: later query blocks first (they see more keys). Recomputed where needed rather
+  // than kept live through the tile loop.
+  struct ItemRows {
+    int64_t i0, h, b;
+  };
+  auto item_rows = [&](int item) {
+    const int64_t hb = item / n_m_blocks;
+    return ItemRows{static_cast<int64_t>(n_m_blocks - 1 - item % n_m_blocks) * kBlockM, hb % a.H, hb / a.H};
+  };
+  struct Item {
+    int nq, p_first, tile_hi, n_tiles;
+  };
+  auto item_at = [&](int item) {
+    const ItemRows r = item_rows(item);
+    Item w;
+    w.nq = static_cast<int>(min64(kBlockM, a.Tq - r.i0));
+    w.p_first = static_cast<int>(a.pos0 + r.i0);
+    const int tile_lo = max(0, w.p_first - win) / kBlockN;
+    w.tile_hi = min(w.p_first + w.nq - 1, Tk - 1) / kBlockN;
+    w.n_tiles = w.tile_hi - tile_lo + 1;
+    return w;
+  };
+  const int warpgroup = static_cast<int>(threadIdx.x) >> 7;
+
+  if (warpgroup == 0) {
+    regs_dealloc<kWsProducerRegs>();
+    const bool leader = threadIdx.x == 0;
+    int ticket = static_cast<int>(blockIdx.x);
+    if (kPersistent && leader) ticket = atomicAdd(next_item, 1);
+    uint32_t g = 0;  // tiles of earlier items: the ring position of this item's first tile
+    for (uint32_t k = 0;; ++k) {
+      mbar_wait(q_empty, (k & 1) ^ 1);  // the consumers are done with the previous item's Q
+      if (leader) mailbox[k & 1] = ticket < n_items ? ticket : -1;
+      named_sync(kProducerBarrier, kProducerThreads);
+      const int item = mailbox[k & 1];
+      if (leader) {
+        mbar_arrive(q_full);  // publishes the mailbox slot
+        ticket = kPersistent ? atomicAdd(next_item, 1) : n_items;
+      }
+      if (item < 0) {
+        cp_async_mbar_arrive(q_full);
+        break;
+      }
+      const Item w = item_at(item);
+      const ItemRows r = item_rows(item);
+      const int64_t kv_off = (r.b * a.kv_stride * a.Hk + r.h / (a.H / a.Hk)) * D;
+      // Tile `it` of the item (visited last tile first) of K or V into ring buffer (g + it) % kStages.
+      auto load_kv = [&](bf16* ring, const bf16* kv, int it) {
+        const int tile = w.tile_hi - it;
+        load_slabs_lean<kBlockN, kProducerThreads>(ring + ((g + it) % kStages) * kBlockN * D,
+                                                   kv + kv_off + static_cast<int64_t>(tile) * kBlockN * kv_row,
+                                                   kv_row, min(kBlockN, Tk - tile * kBlockN));
+      };
+      load_slabs_lean<kBlockM, kProducerThreads>(sQ, a.q + ((r.b * a.Tq + r.i0) * a.H + r.h) * D, a.H * D, w.nq);
+      cp_async_mbar_arrive(q_full);
+      // K runs one tile ahead of V: V[it] is read one step after K[it].
+      for (int it = 0; it <= w.n_tiles; ++it) {
+        if (it < w.n_tiles) {
+          const uint32_t gk = g + it;
+          mbar_wait(k_empty(gk % kStages), ((gk / kStages) & 1) ^ 1);
+          load_kv(sK, a.k, it);
+          cp_async_mbar_arrive(k_full(gk % kStages));
+        }
+        if (it > 0) {
+          const uint32_t gv = g + it - 1;
+          mbar_wait(v_empty(gv % kStages), ((gv / kStages) & 1) ^ 1);
+          load_kv(sV, a.v, it - 1);
+          cp_async_mbar_arrive(v_full(gv % kStages));
+        }
+      }
+      g += w.n_tiles;
+      if (!kPersistent) break;  // one item per block
+    }
+    cp_async_wait<0>();
+    return;
+  }
+
+  regs_alloc<kWsConsumerRegs>();
+  const int group_id = warpgroup - 1;
+  const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
+  const int rel_row = 16 * warp + (lane >> 2);  // row of fragment elements 0, 1 within the group
+  const uint32_t q_rows = smem_u32(sQ) + group_id * 64 * 128;
+  const uint32_t k_addr = smem_u32(sK), v_addr = smem_u32(sV);
+  const uint64_t desc_v = wg::desc_sw128(0, kKvSlab, 1024);  // V as MN-major B: N = D over two slabs
+  const int my_turn = kPingpongBarrier0 + group_id, their_turn = kPingpongBarrier0 + (1 - group_id);
+  auto wait_turn = [&] {
+    if constexpr (kPingpong) named_sync(my_turn, 256);
+  };
+  auto pass_turn = [&] {
+    if constexpr (kPingpong) named_arrive(their_turn, 256);
+  };
+  // A consumer warp is done with a buffer once its MMAs that read it have completed.
+  auto release = [&](uint32_t bar) {
+    __syncwarp();
+    if (lane == 0) mbar_arrive(bar);
+  };
+  auto wait_full = [&](uint32_t bar, uint32_t parity) {
+    mbar_wait(bar, parity);
+    wg::fence_proxy_async();  // the copies were generic-proxy writes; the MMAs read through the async proxy
+  };
+
+  float o[kDt][4], s[kNt][4];
+  uint32_t p[kPk][4];
+  float m[2], l[2];
+
+  // Warpgroup 0 issues first.
+  if (kPingpong && group_id == 1) named_arrive(kPingpongBarrier0, 256);
+  uint32_t g = 0;
+  for (uint32_t k = 0;; ++k) {
+    wait_full(q_full, k & 1);
+    const int item = mailbox[k & 1];
+    if (item < 0) break;
+    const Item w = item_at(item);
+    const int n_tiles = w.n_tiles;
+    // This warpgroup's rows (positions pw_first..pw_last; rows past nq are zero queries, never written).
+    const int pw_first = w.p_first + group_id * 64, pw_last = min(pw_first + 63, w.p_first + w.nq - 1);
+
+    auto issue_pv = [&](int it) {  // O += P V[it]
+      const uint32_t vt = v_addr + ((g + it) % kStages) * 2 * kKvSlab;
+#pragma unroll
+      for (int kk = 0; kk < kPk; ++kk)
+        wg::mma_m64n128k16_rs<true>(o, p[kk], desc_v + (((vt + kk * 2048) & 0x3FFFF) >> 4), true);
+      wg::commit();
+    };
+    auto issue_s = [&](int it) {
+      issue_scores<kBlockN>(s, q_rows, kQSlab, k_addr + ((g + it) % kStages) * 2 * kKvSlab, kKvSlab);
+      wg::commit();
+    };
+    auto k_done = [&](int it) {  // S of tile it has landed
+      release(k_empty((g + it) % kStages));
+      if (it == n_tiles - 1) release(q_empty);
+    };
+    auto softmax = [&](int it, float (&scale_prev)[2]) {
+      const int n0 = (w.tile_hi - it) * kBlockN;
+      const bool full = n0 + kBlockN - 1 <= pw_first && n0 >= pw_last - win && n0 + kBlockN <= Tk;
+      if (!full) {
+        const int rel0 = pw_first - n0 + rel_row;
+        const int key_end = min(Tk - n0, kBlockN);
+#pragma unroll
+        for (int t = 0; t < kNt; ++t)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int pos = rel0 + 8 * (e >> 1);
+            const int key = t * 8 + 2 * (lane & 3) + (e & 1);
+            if (key > pos || key < pos - win || key >= key_end) s[t][e] = -INFINITY;
+          }
+      }
+      float row_base[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = m[r];
+#pragma unroll
+        for (int t = 0; t < kNt; ++t) mx = fmaxf(mx, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        row_base[r] = mx == -INFINITY ? 0.0f : mx * a.scale_log2;
+        scale_prev[r] = fast_exp2(m[r] * a.scale_log2 - row_base[r]);
+        m[r] = mx;
+        l[r] *= scale_prev[r];
+      }
+#pragma unroll
+      for (int t = 0; t < kNt; ++t)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float pe = fast_exp2(fmaf(s[t][e], a.scale_log2, -row_base[e >> 1]));
+          s[t][e] = pe;
+          l[e >> 1] += pe;
+        }
+    };
+    auto pack_p = [&] {
+#pragma unroll
+      for (int kk = 0; kk < kPk; ++kk) {
+        p[kk][0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
+        p[kk][1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
+        p[kk][2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        p[kk][3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      }
+    };
+    // Once P V of tile it - 1 has landed: V[it - 1] is free, O shrinks by the factor of the latest
+    // softmax step, and that step's probabilities become the next A operand.
+    auto finish_step = [&](int it, const float (&scale_prev)[2]) {
+      wg::wait<0>();
+      wg::fence_operand(o);
+      release(v_empty((g + it - 1) % kStages));
+#pragma unroll
+      for (int t = 0; t < kDt; ++t) {
+        o[t][0] *= scale_prev[0];
+        o[t][1] *= scale_prev[0];
+        o[t][2] *= scale_prev[1];
+        o[t][3] *= scale_prev[1];
+      }
+      pack_p();
+    };
+    auto wait_k = [&](int it) { wait_full(k_full((g + it) % kStages), ((g + it) / kStages) & 1); };
+    auto wait_v = [&](int it) { wait_full(v_full((g + it) % kStages), ((g + it) / kStages) & 1); };
+
+#pragma unroll
+    for (int t = 0; t < kDt; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.0f;
+    m[0] = m[1] = -INFINITY;
+    l[0] = l[1] = 0.0f;
+
+    float scale_prev[2];
+    wait_k(0);
+    wait_turn();
+    wg::fence();
+    issue_s(0);
+    pass_turn();
+    wg::wait<0>();
+    wg::fence_operand(s);
+    k_done(0);
+    softmax(0, scale_prev);
+    pack_p();
+    for (int it = 1; it < n_tiles; ++it) {
+      if (it > 1) finish_step(it - 1, scale_prev);
+      wait_k(it);
+      wait_v(it - 1);
+      wait_turn();
+      wg::fence();
+      issue_s(it);
+      issue_pv(it - 1);
+      pass_turn();
+      wg::wait<1>();  // S landed; P V of the previous tile may still run
+      wg::fence_operand(s);
+      k_done(it);
+      softmax(it, scale_prev);
+      wg::fence_operand(s);
+    }
+    if (n_tiles > 1) finish_step(n_tiles - 1, scale_prev);
+    wait_v(n_tiles - 1);
+    wait_turn();
+    wg::fence();
+    issue_pv(n_tiles - 1);
+    pass_turn();
+    wg::wait<0>();
+    wg::fence_operand(o);
+    release(v_empty((g + n_tiles - 1) % kStages));
+
+    const ItemRows rows = item_rows(item);
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float sum = l[r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int row = group_id * 64 + rel_row + 8 * r;
+      if (row >= w.nq) continue;
+      const float inv_l = 1.0f / sum;
+      bf16* yr = a.y + ((rows.b * a.Tq + rows.i0 + row) * a.H + rows.h) * D + 2 * (lane & 3);
+#pragma unroll
+      for (int t = 0; t < kDt; ++t)
+        *reinterpret_cast<__nv_bfloat162*>(yr + t * 8) =
+            __floats2bfloat162_rn(o[t][2 * r] * inv_l, o[t][2 * r + 1] * inv_l);
+      if (a.lse != nullptr && (lane & 3) == 0)
+        a.lse[(rows.b * a.H + rows.h) * a.Tq + rows.i0 + row] = m[r] * (a.scale_log2 * kLn2) + logf(sum);
+    }
+    g += n_tiles;
+    if (!kPersistent) break;  // one item per block
+  }
+  // Warpgroup 1's first hand-over had no turn before it: take its last one, so that no arrival is left
+  // pending on a named barrier when the block exits.
+  if (kPingpong && group_id == 0) wait_turn();
+}
+
+template <int kStages, bool kPingpong, bool kPersistent>
+void launch_forward_ws(const ForwardArgs& args, const cpu::AttentionShape& s, cudaStream_t stream) {
+  constexpr int kBlockM = 128, kBlockN = 128;
+  // Alignment slack, Q, kStages K and V buffers, the barriers, the mailbox.
+  constexpr size_t kSmem =
+      1024 + static_cast<size_t>(kBlockM + 2 * kStages * kBlockN) * 128 * sizeof(bf16) + 8 * (2 + 4 * kStages) + 8;
+  static const int sm_count = [] {
+    NC_CUDA_CHECK(cudaFuncSetAttribute(attention_forward_ws_kernel<kStages, kPingpong, kPersistent>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+    int device = 0, count = 0;
+    NC_CUDA_CHECK(cudaGetDevice(&device));
+    NC_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+    return count;
+  }();
+  const int64_t m_blocks = (s.Tq + kBlockM - 1) / kBlockM, items = m_blocks * s.H * s.B;
+  ::nanochat::cuda::require(items + sm_count < (int64_t{1} << 31), "attention_forward",
+                            "too many query blocks for one launch");
+  if constexpr (kPersistent) {
+    // The item counter, zeroed in stream order; every block takes one ticket past the end.
+    detail::StreamScratch counter(sizeof(float), stream);
+    int* next_item = reinterpret_cast<int*>(counter.floats());
+    NC_CUDA_CHECK(cudaMemsetAsync(next_item, 0, sizeof(int), stream));
+    const int64_t blocks = std::min<int64_t>(items, sm_count);
+    attention_forward_ws_kernel<kStages, kPingpong, true><<<static_cast<unsigned>(blocks), kWsThreads, kSmem, stream>>>(
+        args, static_cast<int>(m_blocks), static_cast<int>(items), next_item);
+  } else {
+    attention_forward_ws_kernel<kStages, kPingpong, false><<<static_cast<unsigned>(items), kWsThreads, kSmem, stream>>>(
+        args, static_cast<int>(m_blocks), static_cast<int>(items), nullptr);
+  }
+  NC_CUDA_CHECK_LAUNCH();
+}
+
+// The head_dim 128 kernels for A/B timing, picked by NANOCHAT_ATTENTION_FORWARD_WGMMA_VARIANT: unset or
+// anything else, the warp-specialized kernel (3 stages, pingpong, one block per item); "wsp" the same
+// with a persistent grid taking items from a counter; "3" the two-warpgroup kernel (3 stages, one block
+// per item). Measured on an H100, B=32 T=2048 d=128, forward ms (H=10 full causal / window 1024 / window
+// 512 / H=6 full causal; attention_bench, best of two in one process): "3" 0.973 / 0.796 / 0.594 / 0.587,
+// ws 0.820 / 0.688 / 0.520 / 0.497, wsp 0.787 / 0.662 / 0.531 / 0.508 (wins on some shapes, loses on
+// others, so not the default). Measured and removed as variants (the templates keep the parameters):
+// ws with 2 stages 0.839 / 0.698 / 0.548 / 0.506 and without the pingpong 0.834 / 0.712 / 0.588 / 0.536;
+// the two-warpgroup kernel with 2 stages 0.977 / 0.811 / 0.605 and persistent (3 or 2 stages, a static
+// round-robin of items that balanced worse than the hardware's block scheduler) 1.07-1.08 / 0.84-0.86 /
+// 0.59.
+enum class WgmmaVariant { kThreeStages, kWarpSpecialized, kWarpSpecializedPersistent };
 WgmmaVariant wgmma_variant() {
   static const WgmmaVariant variant = [] {
     const char* v = std::getenv("NANOCHAT_ATTENTION_FORWARD_WGMMA_VARIANT");
     const std::string name = v != nullptr ? v : "";
-    if (name == "2") return WgmmaVariant::kTwoStages;
-    if (name == "2p") return WgmmaVariant::kTwoStagesPersistent;
-    if (name == "3p") return WgmmaVariant::kThreeStagesPersistent;
-    return WgmmaVariant::kThreeStages;
+    if (name == "3") return WgmmaVariant::kThreeStages;
+    if (name == "wsp") return WgmmaVariant::kWarpSpecializedPersistent;
+    return WgmmaVariant::kWarpSpecialized;
   }();
   return variant;
 }
@@ -629,22 +1050,32 @@ void attention_forward(bf16* y, float* lse, const bf16* q, const bf16* k, const 
 
 void attention_forward_tiled(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
                              const cpu::AttentionShape& s, cudaStream_t stream) {
+  attention_forward_tiled_kernel(y, lse, q, k, v, s, AttentionForwardKernel::kDefault, stream);
+}
+
+void attention_forward_tiled_kernel(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
+                                    const cpu::AttentionShape& s, AttentionForwardKernel kernel,
+                                    cudaStream_t stream) {
   check_attention_shape(s, "attention_forward");
   const ForwardArgs args{y,    lse,  q,           k,      v,        s.Tq, s.H, s.Hk, s.Tk, s.kv_stride, s.pos0,
                          s.window, kLog2e / std::sqrt(static_cast<float>(s.d))};
   // head_dim 64, and 128 with NANOCHAT_ATTENTION_FORWARD_MMA_SYNC=1: the mma.sync kernel, 4 warps of 32
   // rows (128-query tiles). Measured on an H100 at B=32 T=2048 d=128 causal: 244 TFLOP/s, vs 221 with
   // 8 warps of 16 rows (128 registers, Q re-read from shared memory) and 213 with 4 warps of 16 rows
-  // (Q fragments in registers). head_dim 128 otherwise runs the wgmma kernel: 358 TFLOP/s (0.96 ms vs
-  // 1.41 ms; window 512: 0.60 ms vs 0.74 ms).
+  // (Q fragments in registers). head_dim 128 otherwise runs a wgmma kernel: the two-warpgroup one
+  // 358 TFLOP/s (0.96 ms vs 1.41 ms; window 512: 0.60 ms vs 0.74 ms), the warp-specialized one (the
+  // default) 419 TFLOP/s (0.82 ms; window 512: 0.52 ms).
   if (s.d == 64) launch_forward<64, 4, 2>(args, s, stream);
+  else if (kernel == AttentionForwardKernel::kWgmma) launch_forward_wgmma<3, false>(args, s, stream);
+  else if (kernel == AttentionForwardKernel::kWarpSpecialized) launch_forward_ws<3, true, false>(args, s, stream);
+  else if (kernel == AttentionForwardKernel::kWarpSpecializedPersistent)
+    launch_forward_ws<3, true, true>(args, s, stream);
   else if (force_mma_sync()) launch_forward<128, 4, 2>(args, s, stream);
   else {
     switch (wgmma_variant()) {
-      case WgmmaVariant::kTwoStages: launch_forward_wgmma<2, false>(args, s, stream); break;
       case WgmmaVariant::kThreeStages: launch_forward_wgmma<3, false>(args, s, stream); break;
-      case WgmmaVariant::kTwoStagesPersistent: launch_forward_wgmma<2, true>(args, s, stream); break;
-      case WgmmaVariant::kThreeStagesPersistent: launch_forward_wgmma<3, true>(args, s, stream); break;
+      case WgmmaVariant::kWarpSpecialized: launch_forward_ws<3, true, false>(args, s, stream); break;
+      case WgmmaVariant::kWarpSpecializedPersistent: launch_forward_ws<3, true, true>(args, s, stream); break;
     }
   }
 }
