@@ -4,7 +4,8 @@
 #   B=build/cuda; bench/gpu/pack_binaries.sh .carry-model $B/tests/gpu/test_gpu_model \
 #     $B/tests/gpu/test_gpu_kernels $B/bench/gpu_train_step_bench $B/bench/parity_train
 #   + .carry-model/tok (a tokenizer), .carry-model/data/shards, .carry-model/orig/nanochat (the original)
-# Usage (device): bash bench/gpu/model_suite.sh .carry-model STAGE...   stages: tests sanitizer bench parity
+# Usage (device): bash bench/gpu/model_suite.sh .carry-model STAGE...   stages: tests sanitizer bench parity ...
+# (every `name)` below; ZERO0_EAGER_ONLY=1 skips the original's compiled runs in zero0)
 # Logs go to $OUT (or ./out); a short summary is printed last.
 set -uo pipefail
 CARRY="$(cd "${1:?carry folder}" && pwd)"; shift
@@ -187,8 +188,10 @@ for stage in "$@"; do
       grep "step 0 gradient" "$P/ours.log"
       timeout 200 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" > "$P/original.log" 2>&1
       timeout 200 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" --tag z --zero-step0-scalar-grads >> "$P/original.log" 2>&1
-      timeout 300 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" --compile >> "$P/original.log" 2>&1
-      timeout 300 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" --compile --tag zc --zero-step0-scalar-grads >> "$P/original.log" 2>&1
+      if [[ -z "${ZERO0_EAGER_ONLY:-}" ]]; then  # the original compiled too (~8 more minutes)
+        timeout 300 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" --compile >> "$P/original.log" 2>&1
+        timeout 300 python3 "$REPO/bench/anchors/parity_original.py" "$CARRY/orig" "$P" --compile --tag zc --zero-step0-scalar-grads >> "$P/original.log" 2>&1
+      fi
       grep "step 0 gradient" "$P/original.log"
       python3 "$REPO/bench/anchors/parity_compare.py" "$P" > "$P/compare.txt" 2>&1; tail -12 "$P/compare.txt"
       mv "$P/compare.txt" "$OUT/zero0_compare.txt"; mv "$P/parity.json" "$OUT/zero0_parity.json"; rm -rf "$P" ;;
@@ -241,6 +244,15 @@ for stage in "$@"; do
       summary+=("rl: $(grep -c 'Average reward:.*Average sequence' "$OUT/rl_ours.log") ours / $(grep -c 'Average reward:.*Average sequence' "$OUT/rl_original.log") original steps logged")
       cat "$OUT"/chatspeed.log >> "$OUT/sft_original.log"; rm -f "$OUT/chatspeed.log"
       rm -rf "$W" ;;
+    realdata)
+      # The d12 step on the real shards (Zipf-like token counts, unlike the random-token bench): 30 steps
+      # of 65,536 tokens, base-train's own dt per step.
+      export NANOCHAT_BASE_DIR="$OUT/realdata"
+      timeout 150 ./nanochat base-train --device-type cuda --depth 12 --max-seq-len 2048 --device-batch-size 32 \
+        --total-batch-size 65536 --num-iterations 30 --eval-every -1 --sample-every -1 --core-metric-every -1 \
+        --save-every -1 --data-dir data/shards --tokenizer-dir tok > "$OUT/realdata.log" 2>&1
+      summary+=("realdata d12 rc=$? dt of steps 10-29 (ms): $(grep -oE 'step 000(1[0-9]|2[0-9])/.*dt: [0-9.]+' "$OUT/realdata.log" | grep -oE '[0-9.]+$' | tr '\n' ' ')")
+      rm -rf "$OUT/realdata" ;;
     sftprof)
       # Where our SFT step's time goes: chatspeed's config (d12, 524,288 tokens per step), ours only, under
       # nsys when the machine has it; kernel time per step against the step's wall time shows host gaps.
