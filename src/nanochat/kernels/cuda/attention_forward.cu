@@ -647,8 +647,8 @@ __device__ __forceinline__ void load_slabs_lean(bf16* tile, const bf16* src, int
 //    through __syncthreads.
 //  - the consumer warpgroups take turns issuing their MMAs ("pingpong", two named barriers): a
 //    warpgroup's issue waits until the other issued its own previous batch, so the tensor cores run
-//    one warpgroup's products while the other computes its exponentials. kPingpong false (variant
-//    "wsn", for A/B timing): the consumers issue whenever they are ready.
+//    one warpgroup's products while the other computes its exponentials. kPingpong false: the consumers
+//    issue whenever they are ready (measured slower, no longer dispatched; see wgmma_variant()).
 //  - the producer hands the consumers their work items through a two-slot mailbox in shared memory
 //    (published with the item's Q, on the Q "full" barrier; -1 ends the loop). One block per item
 //    (item blockIdx.x, no mailbox round after it), or with kPersistent one block per SM taking items
