@@ -30,8 +30,9 @@ void attention_forward_tiled(bf16* y, float* lse, const bf16* q, const bf16* k, 
 // The tiled path with its head_dim 128 Hopper kernel pinned, for tests and A/B timing (head_dim 64
 // ignores the choice): kDefault is what attention_forward_tiled runs (NANOCHAT_ATTENTION_FORWARD_
 // WGMMA_VARIANT may pick another), kWgmma the two-warpgroup kernel with a 3-stage cp.async ring,
-// kWarpSpecialized the producer-warpgroup kernel with pingpong consumers (3 stages),
-// kWarpSpecializedPersistent the same with one block per SM taking work items from a counter.
+// kWarpSpecialized (what kDefault runs unless the environment picks another) the producer-warpgroup
+// kernel with pingpong consumers (3 stages), kWarpSpecializedPersistent the same with one block per SM
+// taking work items from a counter.
 enum class AttentionForwardKernel { kDefault, kWgmma, kWarpSpecialized, kWarpSpecializedPersistent };
 void attention_forward_tiled_kernel(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v,
                                     const cpu::AttentionShape& s, AttentionForwardKernel kernel,

@@ -18,6 +18,7 @@
 #include "nanochat/kernels/cuda/attention.h"
 #include "nanochat/kernels/cuda/attention_tile.cuh"
 #include "nanochat/kernels/cuda/check.h"
+#include "nanochat/kernels/cuda/hopper_sync.cuh"
 #include "nanochat/kernels/cuda/reduce.h"
 #include "nanochat/kernels/cuda/wgmma.cuh"
 
@@ -576,45 +577,17 @@ __global__ void __launch_bounds__(256, 1)
   }
 }
 
-// ---- Warp-specialized variant (NANOCHAT_ATTENTION_FORWARD_WGMMA_VARIANT=ws) ----
-// mbarriers, named barriers and register reallocation for the kernel below.
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-// Arrives on `bar` once every cp.async this thread issued so far has landed (the barrier's count
-// must include this arrival: .noinc).
-__device__ __forceinline__ void cp_async_mbar_arrive(uint32_t bar) {
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
-}
-// Returns once the barrier's phase of the given parity has completed (parity 1 on a fresh barrier
-// returns at once: the producer's first pass over the empty barriers).
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  while (!done) {
-    asm volatile(
-        "{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  }
-}
-__device__ __forceinline__ void named_sync(int id, int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-__device__ __forceinline__ void named_arrive(int id, int threads) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-template <int kRegs>
-__device__ __forceinline__ void regs_dealloc() {
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
-}
-template <int kRegs>
-__device__ __forceinline__ void regs_alloc() {
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
-}
+// ---- Warp-specialized kernels (the default: one block per item; VARIANT=wsp: persistent) ----
+// mbarriers, named barriers and register reallocation for the kernel below (hopper_sync.cuh; smem_u32
+// comes from attention_tile.cuh).
+using hopper::cp_async_mbar_arrive;
+using hopper::mbar_arrive;
+using hopper::mbar_init;
+using hopper::mbar_wait;
+using hopper::named_arrive;
+using hopper::named_sync;
+using hopper::regs_alloc;
+using hopper::regs_dealloc;
 
 // load_slabs for the producer warpgroup, which has few registers: the same copies, issued from a
 // pointer that steps through the rows instead of from addresses computed up front.
@@ -995,14 +968,18 @@ void launch_forward_ws(const ForwardArgs& args, const cpu::AttentionShape& s, cu
 // The head_dim 128 kernels for A/B timing, picked by NANOCHAT_ATTENTION_FORWARD_WGMMA_VARIANT: unset or
 // anything else, the warp-specialized kernel (3 stages, pingpong, one block per item); "wsp" the same
 // with a persistent grid taking items from a counter; "3" the two-warpgroup kernel (3 stages, one block
-// per item). Measured on an H100, B=32 T=2048 d=128, forward ms (H=10 full causal / window 1024 / window
-// 512 / H=6 full causal; attention_bench, best of two in one process): "3" 0.973 / 0.796 / 0.594 / 0.587,
-// ws 0.820 / 0.688 / 0.520 / 0.497, wsp 0.787 / 0.662 / 0.531 / 0.508 (wins on some shapes, loses on
-// others, so not the default). Measured and removed as variants (the templates keep the parameters):
-// ws with 2 stages 0.839 / 0.698 / 0.548 / 0.506 and without the pingpong 0.834 / 0.712 / 0.588 / 0.536;
-// the two-warpgroup kernel with 2 stages 0.977 / 0.811 / 0.605 and persistent (3 or 2 stages, a static
-// round-robin of items that balanced worse than the hardware's block scheduler) 1.07-1.08 / 0.84-0.86 /
-// 0.59.
+// per item). Measured on an H100, B=32 T=2048 d=128, forward ms (H=10 full causal / window 1024 /
+// window 512 / H=6 full causal; attention_bench, interleaved, best of two in one process), two leases:
+// "3" 0.973 / 0.796 / 0.594 / 0.587 and 0.947 / 0.810 / 0.609 / 0.598; ws 0.820 / 0.688 / 0.520 / 0.497
+// and 0.801 / 0.681 / 0.537 / 0.507; wsp 0.787 / 0.662 / 0.531 / 0.508 and 0.745 / 0.614 / 0.461 / 0.476.
+// In the training step (gpu_train_step_bench, same lease as the second, two runs each): d12 L 124.4 (ws)
+// vs 123.6 ms (wsp), d20 L 426.4 vs 425.2, d20 SSSL 405.0 vs 404.5; with wsp as the default, a later lease
+// measured d20 SSSL at 410.4 ms, and the step's last losses moved in the 4th digit (wsp does not give ws's
+// bits): not clearly better, so ws stays the default. Measured and removed as variants
+// (the templates keep the parameters): ws with 2 stages 0.839 / 0.698 / 0.548 / 0.506 and without the
+// pingpong 0.834 / 0.712 / 0.588 / 0.536; the two-warpgroup kernel with 2 stages 0.977 / 0.811 / 0.605
+// and persistent (3 or 2 stages, a static round-robin of items that balanced worse than the hardware's
+// block scheduler) 1.07-1.08 / 0.84-0.86 / 0.59.
 enum class WgmmaVariant { kThreeStages, kWarpSpecialized, kWarpSpecializedPersistent };
 WgmmaVariant wgmma_variant() {
   static const WgmmaVariant variant = [] {
@@ -1063,8 +1040,8 @@ void attention_forward_tiled_kernel(bf16* y, float* lse, const bf16* q, const bf
   // rows (128-query tiles). Measured on an H100 at B=32 T=2048 d=128 causal: 244 TFLOP/s, vs 221 with
   // 8 warps of 16 rows (128 registers, Q re-read from shared memory) and 213 with 4 warps of 16 rows
   // (Q fragments in registers). head_dim 128 otherwise runs a wgmma kernel: the two-warpgroup one
-  // 358 TFLOP/s (0.96 ms vs 1.41 ms; window 512: 0.60 ms vs 0.74 ms), the warp-specialized one (the
-  // default) 419 TFLOP/s (0.82 ms; window 512: 0.52 ms).
+  // 358 TFLOP/s (0.96 ms vs 1.41 ms; window 512: 0.60 ms vs 0.74 ms), the warp-specialized one 419
+  // TFLOP/s (0.82 ms; window 512: 0.52 ms; the default), with its persistent grid 437-462 TFLOP/s.
   if (s.d == 64) launch_forward<64, 4, 2>(args, s, stream);
   else if (kernel == AttentionForwardKernel::kWgmma) launch_forward_wgmma<3, false>(args, s, stream);
   else if (kernel == AttentionForwardKernel::kWarpSpecialized) launch_forward_ws<3, true, false>(args, s, stream);
