@@ -130,10 +130,7 @@ __global__ void __launch_bounds__(kThreads) decode_gemv_kernel(DecodeGemvArgs a)
     for (int k = 0; k < M; ++k)
       if (k == m) v = second ? acc1[k] : acc0[k];
     if constexpr (E == GemvEpilogue::residual) v += detail::load(a.residual[m * a.N + n]);
-    if constexpr (E == GemvEpilogue::relu2) {
-      const float u = fmaxf(round_bf16(v), 0.0f);
-      v = u * u;
-    }
+    if constexpr (E == GemvEpilogue::relu2) v = detail::relu2(round_bf16(v));
     a.y[m * a.N + n] = detail::to_bf16(v);
   }
 }

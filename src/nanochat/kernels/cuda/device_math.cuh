@@ -51,6 +51,15 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
+// The MLP's squared ReLU and its gradient in fp32 (spec §3.1.7), shared by every kernel that computes
+// them (mlp.cu's passes, the fused GEMM epilogues, the decode GEMV), so the fused paths keep the
+// unfused ones' bits.
+__device__ __forceinline__ float relu2(float x) {
+  const float r = fmaxf(x, 0.0f);
+  return r * r;
+}
+__device__ __forceinline__ float relu2_grad(float ga, float x) { return x > 0.0f ? ga * (2.0f * x) : 0.0f; }
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
   return v;

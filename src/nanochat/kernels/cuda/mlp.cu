@@ -11,11 +11,8 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ float relu2(float x) {
-  const float r = fmaxf(x, 0.0f);
-  return r * r;
-}
-__device__ __forceinline__ float relu2_grad(float ga, float x) { return x > 0.0f ? ga * (2.0f * x) : 0.0f; }
+using detail::relu2;
+using detail::relu2_grad;
 
 __global__ void relu2_forward_kernel(bf16* a, const bf16* u, int64_t n, int64_t nvec) {
   detail::vec_loops(

@@ -98,12 +98,9 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 }
 __device__ __forceinline__ float lo_f32(uint32_t w) { return __uint_as_float(w << 16); }
 __device__ __forceinline__ float hi_f32(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
-// The same formulas as mlp.cu's relu2 / relu2_grad.
-__device__ __forceinline__ float relu2(float x) {
-  const float r = fmaxf(x, 0.0f);
-  return r * r;
-}
-__device__ __forceinline__ float relu2_grad(float ga, float x) { return x > 0.0f ? ga * (2.0f * x) : 0.0f; }
+// The same formulas as mlp.cu's passes (device_math.cuh).
+using detail::relu2;
+using detail::relu2_grad;
 
 // The warp's staging buffer: 16 rows of 128 bytes, 16-byte chunk c of row r stored at chunk c ^ (r & 7).
 __device__ __forceinline__ uint32_t stage_offset(int row, int chunk) { return row * 128 + ((chunk ^ (row & 7)) << 4); }
