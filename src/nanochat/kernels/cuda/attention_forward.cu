@@ -322,6 +322,112 @@ __device__ __forceinline__ void issue_scores(float (&s)[kBlockN / 8][4], uint32_
   }
 }
 
+// ---- The per-tile steps both Hopper kernels below share (their fragment layouts are the same) ----
+
+// A work item's query rows: items are (query block of kBlockM rows, head, batch row), later query
+// blocks first (they see more keys).
+struct ItemRows {
+  int64_t i0, h, b;
+};
+__device__ __forceinline__ ItemRows item_rows_of(int item, int n_m_blocks, int64_t heads, int block_m) {
+  const int64_t hb = item / n_m_blocks;
+  return ItemRows{static_cast<int64_t>(n_m_blocks - 1 - item % n_m_blocks) * block_m, hb % heads, hb / heads};
+}
+
+// The online softmax of one S tile (first key n0) for a thread's two rows (rel_row and rel_row + 8 of
+// its warpgroup; the 4 threads of a quad share a row): masks keys outside [pos - win, pos] and past Tk
+// (unless the tile lies inside every row's window, most of a long causal attention), updates the
+// running max m and sum l, turns S into probabilities (fp32, in place) and sets the factor by which O
+// must shrink. pw_first..pw_last: the warpgroup's query positions.
+template <int kBlockN>
+__device__ __forceinline__ void softmax_tile(float (&s)[kBlockN / 8][4], float (&m)[2], float (&l)[2],
+                                             float (&scale_prev)[2], int n0, int pw_first, int pw_last, int win,
+                                             int Tk, int rel_row, int lane, float scale_log2) {
+  constexpr int kNt = kBlockN / 8;
+  const bool full = n0 + kBlockN - 1 <= pw_first && n0 >= pw_last - win && n0 + kBlockN <= Tk;
+  if (!full) {
+    const int rel0 = pw_first - n0 + rel_row;  // positions relative to the tile's first key
+    const int key_end = min(Tk - n0, kBlockN);
+#pragma unroll
+    for (int t = 0; t < kNt; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int pos = rel0 + 8 * (e >> 1);
+        const int key = t * 8 + 2 * (lane & 3) + (e & 1);
+        if (key > pos || key < pos - win || key >= key_end) s[t][e] = -INFINITY;
+      }
+  }
+  float row_base[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float mx = m[r];
+#pragma unroll
+    for (int t = 0; t < kNt; ++t) mx = fmaxf(mx, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    // A row that has seen no visible key yet keeps m = -inf; base 0 keeps exp2 away from NaN.
+    row_base[r] = mx == -INFINITY ? 0.0f : mx * scale_log2;
+    scale_prev[r] = fast_exp2(m[r] * scale_log2 - row_base[r]);
+    m[r] = mx;
+    l[r] *= scale_prev[r];
+  }
+#pragma unroll
+  for (int t = 0; t < kNt; ++t)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float pe = fast_exp2(fmaf(s[t][e], scale_log2, -row_base[e >> 1]));
+      s[t][e] = pe;
+      l[e >> 1] += pe;
+    }
+}
+
+// The probabilities as bf16 A fragments of the P V product.
+template <int kPk>
+__device__ __forceinline__ void pack_probabilities(uint32_t (&p)[kPk][4], const float (&s)[2 * kPk][4]) {
+#pragma unroll
+  for (int kk = 0; kk < kPk; ++kk) {
+    p[kk][0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
+    p[kk][1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
+    p[kk][2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+    p[kk][3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+  }
+}
+
+// O shrinks by the factor of the latest softmax step, per row.
+template <int kDt>
+__device__ __forceinline__ void rescale_output(float (&o)[kDt][4], const float (&scale_prev)[2]) {
+#pragma unroll
+  for (int t = 0; t < kDt; ++t) {
+    o[t][0] *= scale_prev[0];
+    o[t][1] *= scale_prev[0];
+    o[t][2] *= scale_prev[1];
+    o[t][3] *= scale_prev[1];
+  }
+}
+
+// y = O / l for the thread's two rows (warpgroup row `row0` + rel_row, + 8; rows past nq are zero
+// queries, never written), and lse (natural log) when requested.
+template <int D>
+__device__ __forceinline__ void store_rows(const ForwardArgs& a, const ItemRows& rows, const float (&o)[D / 8][4],
+                                           const float (&m)[2], const float (&l)[2], int row0, int nq, int lane) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = l[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int row = row0 + 8 * r;
+    if (row >= nq) continue;
+    const float inv_l = 1.0f / sum;
+    bf16* yr = a.y + ((rows.b * a.Tq + rows.i0 + row) * a.H + rows.h) * D + 2 * (lane & 3);
+#pragma unroll
+    for (int t = 0; t < D / 8; ++t)
+      *reinterpret_cast<__nv_bfloat162*>(yr + t * 8) =
+          __floats2bfloat162_rn(o[t][2 * r] * inv_l, o[t][2 * r + 1] * inv_l);
+    if (a.lse != nullptr && (lane & 3) == 0)
+      a.lse[(rows.b * a.H + rows.h) * a.Tq + rows.i0 + row] = m[r] * (a.scale_log2 * kLn2) + logf(sum);
+  }
+}
+
 // Hopper version of the kernel above for head_dim 128 on warpgroup MMAs. Work items are (query block
 // of 128 rows, head, batch row), later query blocks first; two warpgroups of 64 query rows each
 // (wgmma m64) share key/value tiles of 128 keys. Per tile and warpgroup: S = Q K^T (A and B K-major
@@ -368,14 +474,7 @@ __global__ void __launch_bounds__(256, 1)
     int64_t kv_off;  // element offset of the item's (batch row, kv head) in k and v
     int nq, p_first, tile_lo, tile_hi;
   };
-  struct ItemRows {
-    int64_t i0, h, b;
-  };
-  auto item_rows = [&](int item) {
-    const int m_block = n_m_blocks - 1 - item % n_m_blocks;  // later query blocks see more keys: first
-    const int64_t hb = item / n_m_blocks;
-    return ItemRows{static_cast<int64_t>(m_block) * kBlockM, hb % a.H, hb / a.H};
-  };
+  auto item_rows = [&](int item) { return item_rows_of(item, n_m_blocks, a.H, kBlockM); };
   auto item_at = [&](int item) {
     const ItemRows r = item_rows(item);
     Item w;
@@ -448,69 +547,17 @@ __global__ void __launch_bounds__(256, 1)
       issue_scores<kBlockN>(s, q_rows, kQSlab, k_addr + (it % kStages) * 2 * kKvSlab, kKvSlab);
       wg::commit();
     };
-    // Masks S of tile it, updates the running max and sum, turns S into probabilities (fp32, in place)
-    // and returns the factor by which O must shrink.
     auto softmax = [&](int it, float (&scale_prev)[2]) {
-      const int n0 = (w.tile_hi - it) * kBlockN;
-      // Tiles entirely inside every row's window need no mask (most of a long causal attention).
-      const bool full = n0 + kBlockN - 1 <= pw_first && n0 >= pw_last - win && n0 + kBlockN <= Tk;
-      if (!full) {
-        const int rel0 = pw_first - n0 + rel_row;  // positions relative to the tile's first key
-        const int key_end = min(Tk - n0, kBlockN);
-#pragma unroll
-        for (int t = 0; t < kNt; ++t)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int pos = rel0 + 8 * (e >> 1);
-            const int key = t * 8 + 2 * (lane & 3) + (e & 1);
-            if (key > pos || key < pos - win || key >= key_end) s[t][e] = -INFINITY;
-          }
-      }
-      // Two rows per thread; the 4 threads of a quad share a row.
-      float row_base[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float mx = m[r];
-#pragma unroll
-        for (int t = 0; t < kNt; ++t) mx = fmaxf(mx, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        // A row that has seen no visible key yet keeps m = -inf; base 0 keeps exp2 away from NaN.
-        row_base[r] = mx == -INFINITY ? 0.0f : mx * a.scale_log2;
-        scale_prev[r] = fast_exp2(m[r] * a.scale_log2 - row_base[r]);
-        m[r] = mx;
-        l[r] *= scale_prev[r];
-      }
-#pragma unroll
-      for (int t = 0; t < kNt; ++t)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float pe = fast_exp2(fmaf(s[t][e], a.scale_log2, -row_base[e >> 1]));
-          s[t][e] = pe;
-          l[e >> 1] += pe;
-        }
+      softmax_tile<kBlockN>(s, m, l, scale_prev, (w.tile_hi - it) * kBlockN, pw_first, pw_last, win, Tk, rel_row,
+                            lane, a.scale_log2);
     };
-    auto pack_p = [&] {
-#pragma unroll
-      for (int kk = 0; kk < kPk; ++kk) {
-        p[kk][0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
-        p[kk][1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
-        p[kk][2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-        p[kk][3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-      }
-    };
+    auto pack_p = [&] { pack_probabilities(p, s); };
     // Once the previous tile's P V has landed: O shrinks by the factor of the latest softmax step,
     // and that step's probabilities become the next A operand.
     auto finish_step = [&](const float (&scale_prev)[2]) {
       wg::wait<0>();
       wg::fence_operand(o);
-#pragma unroll
-      for (int t = 0; t < kDt; ++t) {
-        o[t][0] *= scale_prev[0];
-        o[t][1] *= scale_prev[0];
-        o[t][2] *= scale_prev[1];
-        o[t][3] *= scale_prev[1];
-      }
+      rescale_output(o, scale_prev);
       pack_p();
     };
 
@@ -554,23 +601,7 @@ __global__ void __launch_bounds__(256, 1)
     wg::wait<0>();
     wg::fence_operand(o);
 
-    const ItemRows rows = item_rows(item);
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float sum = l[r];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      const int row = group_id * 64 + rel_row + 8 * r;
-      if (row >= w.nq) continue;
-      const float inv_l = 1.0f / sum;
-      bf16* yr = a.y + ((rows.b * a.Tq + rows.i0 + row) * a.H + rows.h) * D + 2 * (lane & 3);
-#pragma unroll
-      for (int t = 0; t < kDt; ++t)
-        *reinterpret_cast<__nv_bfloat162*>(yr + t * 8) =
-            __floats2bfloat162_rn(o[t][2 * r] * inv_l, o[t][2 * r + 1] * inv_l);
-      if (a.lse != nullptr && (lane & 3) == 0)
-        a.lse[(rows.b * a.H + rows.h) * a.Tq + rows.i0 + row] = m[r] * (a.scale_log2 * kLn2) + logf(sum);
-    }
+    store_rows<D>(a, item_rows(item), o, m, l, group_id * 64 + rel_row, w.nq, lane);
     if (!kPersistent || next >= n_items) break;
     item = next;
     w = item_at(item);
@@ -673,13 +704,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   const int Tk = static_cast<int>(a.Tk), win = static_cast<int>(min64(a.window, a.Tk));
   // An item's rows: later query blocks first (they see more keys). Recomputed where needed rather
   // than kept live through the tile loop.
-  struct ItemRows {
-    int64_t i0, h, b;
-  };
-  auto item_rows = [&](int item) {
-    const int64_t hb = item / n_m_blocks;
-    return ItemRows{static_cast<int64_t>(n_m_blocks - 1 - item % n_m_blocks) * kBlockM, hb % a.H, hb / a.H};
-  };
+  auto item_rows = [&](int item) { return item_rows_of(item, n_m_blocks, a.H, kBlockM); };
   struct Item {
     int nq, p_first, tile_hi, n_tiles;
   };
@@ -804,64 +829,17 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       if (it == n_tiles - 1) release(q_empty);
     };
     auto softmax = [&](int it, float (&scale_prev)[2]) {
-      const int n0 = (w.tile_hi - it) * kBlockN;
-      const bool full = n0 + kBlockN - 1 <= pw_first && n0 >= pw_last - win && n0 + kBlockN <= Tk;
-      if (!full) {
-        const int rel0 = pw_first - n0 + rel_row;
-        const int key_end = min(Tk - n0, kBlockN);
-#pragma unroll
-        for (int t = 0; t < kNt; ++t)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int pos = rel0 + 8 * (e >> 1);
-            const int key = t * 8 + 2 * (lane & 3) + (e & 1);
-            if (key > pos || key < pos - win || key >= key_end) s[t][e] = -INFINITY;
-          }
-      }
-      float row_base[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float mx = m[r];
-#pragma unroll
-        for (int t = 0; t < kNt; ++t) mx = fmaxf(mx, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        row_base[r] = mx == -INFINITY ? 0.0f : mx * a.scale_log2;
-        scale_prev[r] = fast_exp2(m[r] * a.scale_log2 - row_base[r]);
-        m[r] = mx;
-        l[r] *= scale_prev[r];
-      }
-#pragma unroll
-      for (int t = 0; t < kNt; ++t)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float pe = fast_exp2(fmaf(s[t][e], a.scale_log2, -row_base[e >> 1]));
-          s[t][e] = pe;
-          l[e >> 1] += pe;
-        }
+      softmax_tile<kBlockN>(s, m, l, scale_prev, (w.tile_hi - it) * kBlockN, pw_first, pw_last, win, Tk, rel_row,
+                            lane, a.scale_log2);
     };
-    auto pack_p = [&] {
-#pragma unroll
-      for (int kk = 0; kk < kPk; ++kk) {
-        p[kk][0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
-        p[kk][1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
-        p[kk][2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-        p[kk][3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-      }
-    };
+    auto pack_p = [&] { pack_probabilities(p, s); };
     // Once P V of tile it - 1 has landed: V[it - 1] is free, O shrinks by the factor of the latest
     // softmax step, and that step's probabilities become the next A operand.
     auto finish_step = [&](int it, const float (&scale_prev)[2]) {
       wg::wait<0>();
       wg::fence_operand(o);
       release(v_empty((g + it - 1) % kStages));
-#pragma unroll
-      for (int t = 0; t < kDt; ++t) {
-        o[t][0] *= scale_prev[0];
-        o[t][1] *= scale_prev[0];
-        o[t][2] *= scale_prev[1];
-        o[t][3] *= scale_prev[1];
-      }
+      rescale_output(o, scale_prev);
       pack_p();
     };
     auto wait_k = [&](int it) { wait_full(k_full((g + it) % kStages), ((g + it) / kStages) & 1); };
@@ -908,23 +886,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     wg::fence_operand(o);
     release(v_empty((g + n_tiles - 1) % kStages));
 
-    const ItemRows rows = item_rows(item);
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float sum = l[r];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      const int row = group_id * 64 + rel_row + 8 * r;
-      if (row >= w.nq) continue;
-      const float inv_l = 1.0f / sum;
-      bf16* yr = a.y + ((rows.b * a.Tq + rows.i0 + row) * a.H + rows.h) * D + 2 * (lane & 3);
-#pragma unroll
-      for (int t = 0; t < kDt; ++t)
-        *reinterpret_cast<__nv_bfloat162*>(yr + t * 8) =
-            __floats2bfloat162_rn(o[t][2 * r] * inv_l, o[t][2 * r + 1] * inv_l);
-      if (a.lse != nullptr && (lane & 3) == 0)
-        a.lse[(rows.b * a.H + rows.h) * a.Tq + rows.i0 + row] = m[r] * (a.scale_log2 * kLn2) + logf(sum);
-    }
+    store_rows<D>(a, item_rows(item), o, m, l, group_id * 64 + rel_row, w.nq, lane);
     g += n_tiles;
     if (!kPersistent) break;  // one item per block
   }
