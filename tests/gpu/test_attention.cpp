@@ -285,6 +285,29 @@ TEST_F(AttentionTest, BackwardIsBitwiseDeterministicWithManyConcurrentBlocks) {
                                       key_tile);
 }
 
+// Random q, k, v of shape s (queries and keys at scale 1.2) on the host and on the device, and the CPU
+// reference's y and lse: the setup of the forward-only tests.
+struct ForwardCase {
+  Bf16Data q, k, v;
+  std::vector<float> want_y, want_lse;
+  cuda::DeviceBuffer<uint16_t> dq, dk, dv;
+
+  ForwardCase(const cpu::AttentionShape& s, unsigned seed) {
+    std::mt19937 rng(seed);
+    const size_t nq = static_cast<size_t>(s.B * s.Tq * s.H * s.d);
+    const size_t nkv = static_cast<size_t>(s.B * s.kv_stride * s.Hk * s.d);
+    q = random_bf16(nq, rng, 1.2f);
+    k = random_bf16(nkv, rng, 1.2f);
+    v = random_bf16(nkv, rng);
+    want_y.resize(nq);
+    want_lse.resize(static_cast<size_t>(s.B * s.H * s.Tq));
+    cpu::attention_forward(want_y.data(), want_lse.data(), q.values.data(), k.values.data(), v.values.data(), s);
+    dq = upload_bits(q.bits);
+    dk = upload_bits(k.bits);
+    dv = upload_bits(v.bits);
+  }
+};
+
 // More 128-row query blocks than an H100 has SMs: the head_dim 128 forward's blocks then walk several
 // work items each (fetching the next item's Q while finishing the last one). A training shape with a
 // window and a chunked-prefill shape (pos0 > 0, kv_stride > Tk, 3 query heads per kv head); lengths
@@ -292,21 +315,15 @@ TEST_F(AttentionTest, BackwardIsBitwiseDeterministicWithManyConcurrentBlocks) {
 TEST_F(AttentionTest, TiledForwardWithManyQueryBlocksMatchesCpu) {
   for (const cpu::AttentionShape& s : {cpu::AttentionShape{4, 1000, 8, 2, 128, 1000, 1000, 0, 300},
                                        cpu::AttentionShape{3, 600, 12, 4, 128, 800, 900, 200, 250}}) {
-    std::mt19937 rng(static_cast<unsigned>(s.Tq + s.H));
-    const size_t nq = static_cast<size_t>(s.B * s.Tq * s.H * s.d);
-    const size_t nkv = static_cast<size_t>(s.B * s.kv_stride * s.Hk * s.d);
-    const Bf16Data q = random_bf16(nq, rng, 1.2f), k = random_bf16(nkv, rng, 1.2f), v = random_bf16(nkv, rng);
-    std::vector<float> want_y(nq), want_lse(static_cast<size_t>(s.B * s.H * s.Tq));
-    cpu::attention_forward(want_y.data(), want_lse.data(), q.values.data(), k.values.data(), v.values.data(), s);
-    auto dq = upload_bits(q.bits), dk = upload_bits(k.bits), dv = upload_bits(v.bits);
-    auto y = poisoned_bf16(nq);
-    auto lse = poisoned_f32(want_lse.size());
-    kc::attention_forward_tiled(as_bf16(y), lse.data(), as_bf16(dq), as_bf16(dk), as_bf16(dv), s, stream());
+    const ForwardCase c(s, static_cast<unsigned>(s.Tq + s.H));
+    auto y = poisoned_bf16(c.want_y.size());
+    auto lse = poisoned_f32(c.want_lse.size());
+    kc::attention_forward_tiled(as_bf16(y), lse.data(), as_bf16(c.dq), as_bf16(c.dk), as_bf16(c.dv), s, stream());
     sync();
     const std::string name = "T" + std::to_string(s.Tq) + " pos0 " + std::to_string(s.pos0);
-    expect_close(("attention forward many blocks y " + name).c_str(), download_bf16(y), want_y, 1e-2);
-    expect_close(("attention forward many blocks lse " + name).c_str(), lse.to_host(), want_lse, 1e-5);
-    expect_pinned_forward_kernels_match(s, as_bf16(dq), as_bf16(dk), as_bf16(dv), want_y, want_lse,
+    expect_close(("attention forward many blocks y " + name).c_str(), download_bf16(y), c.want_y, 1e-2);
+    expect_close(("attention forward many blocks lse " + name).c_str(), lse.to_host(), c.want_lse, 1e-5);
+    expect_pinned_forward_kernels_match(s, as_bf16(c.dq), as_bf16(c.dk), as_bf16(c.dv), c.want_y, c.want_lse,
                                         "many blocks " + name, stream());
   }
 }
@@ -320,14 +337,8 @@ TEST_F(AttentionTest, PinnedForwardKernelsMatchCpu) {
         cpu::AttentionShape{2, 383, 6, 2, 128, 383, 383, 0, 200}, cpu::AttentionShape{1, 300, 4, 1, 128, 300, 300, 0, 1000},
         cpu::AttentionShape{2, 129, 4, 2, 128, 257, 300, 128, 130},
         cpu::AttentionShape{4, 640, 16, 4, 128, 640, 640, 0, 640}}) {
-    std::mt19937 rng(static_cast<unsigned>(s.Tq * 31 + s.H + s.window));
-    const size_t nq = static_cast<size_t>(s.B * s.Tq * s.H * s.d);
-    const size_t nkv = static_cast<size_t>(s.B * s.kv_stride * s.Hk * s.d);
-    const Bf16Data q = random_bf16(nq, rng, 1.2f), k = random_bf16(nkv, rng, 1.2f), v = random_bf16(nkv, rng);
-    std::vector<float> want_y(nq), want_lse(static_cast<size_t>(s.B * s.H * s.Tq));
-    cpu::attention_forward(want_y.data(), want_lse.data(), q.values.data(), k.values.data(), v.values.data(), s);
-    auto dq = upload_bits(q.bits), dk = upload_bits(k.bits), dv = upload_bits(v.bits);
-    expect_pinned_forward_kernels_match(s, as_bf16(dq), as_bf16(dk), as_bf16(dv), want_y, want_lse,
+    const ForwardCase c(s, static_cast<unsigned>(s.Tq * 31 + s.H + s.window));
+    expect_pinned_forward_kernels_match(s, as_bf16(c.dq), as_bf16(c.dk), as_bf16(c.dv), c.want_y, c.want_lse,
                                         "T" + std::to_string(s.Tq) + " w" + std::to_string(s.window), stream());
   }
 }
