@@ -16,9 +16,12 @@
 
 #include "nanochat/kernels/cuda/attention.h"
 #include "nanochat/kernels/cuda/check.h"
+#include "event_timing.cuh"
 #include "random_fill.cuh"
 
 namespace {
+
+using nanochat::bench::time_ms;
 
 using nanochat::kernels::cuda::bf16;
 
@@ -33,23 +36,6 @@ double visible_pairs(int64_t T, int64_t window) {
   return n;
 }
 
-template <class F>
-float time_ms(F&& f, int iters, cudaStream_t stream) {
-  f();  // warm-up (also configures shared memory)
-  NC_CUDA_CHECK(cudaStreamSynchronize(stream));
-  cudaEvent_t start, stop;
-  NC_CUDA_CHECK(cudaEventCreate(&start));
-  NC_CUDA_CHECK(cudaEventCreate(&stop));
-  NC_CUDA_CHECK(cudaEventRecord(start, stream));
-  for (int i = 0; i < iters; ++i) f();
-  NC_CUDA_CHECK(cudaEventRecord(stop, stream));
-  NC_CUDA_CHECK(cudaEventSynchronize(stop));
-  float ms = 0;
-  NC_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-  NC_CUDA_CHECK(cudaEventDestroy(start));
-  NC_CUDA_CHECK(cudaEventDestroy(stop));
-  return ms / static_cast<float>(iters);
-}
 
 }  // namespace
 

@@ -14,11 +14,13 @@
 #include "nanochat/kernels/cuda/check.h"
 #include "nanochat/kernels/cuda/device_buffer.h"
 #include "nanochat/kernels/cuda/inference_ops.h"
+#include "event_timing.cuh"
 #include "random_fill.cuh"
 
 namespace {
 
 namespace kc = nanochat::kernels::cuda;
+using nanochat::bench::time_graph_us;
 using kc::bf16;
 
 }  // namespace
@@ -68,31 +70,10 @@ int main(int argc, char** argv) {
                                values[static_cast<size_t>(l)].data(), pos.data(), B, kHeads, kHeads, kDim, kTmax,
                                kWindow, plan, scratch.data(), stream);
       };
-      step();  // warm-up outside the capture
-      cudaGraph_t graph;
-      cudaGraphExec_t exec;
-      NC_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-      step();
-      NC_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-      NC_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-      NC_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-      cudaEvent_t start, stop;
-      NC_CUDA_CHECK(cudaEventCreate(&start));
-      NC_CUDA_CHECK(cudaEventCreate(&stop));
-      NC_CUDA_CHECK(cudaEventRecord(start, stream));
-      for (int r = 0; r < replays; ++r) NC_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-      NC_CUDA_CHECK(cudaEventRecord(stop, stream));
-      NC_CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0;
-      NC_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      const double us = 1e3 * ms / (replays * kLayers);
+      const double us = time_graph_us(stream, step, replays) / kLayers;
       const double bytes = static_cast<double>(B * kHeads * (P + 1) * kDim * 2 * 2 + 2 * row_elems * 2);
       std::printf("%6lld %6lld %7lld %10.2f %10.0f %9s\n", static_cast<long long>(B), static_cast<long long>(chunk),
                   static_cast<long long>(plan.splits), us, bytes / (us * 1e3), chunk == planned.chunk ? "<-" : "");
-      NC_CUDA_CHECK(cudaEventDestroy(start));
-      NC_CUDA_CHECK(cudaEventDestroy(stop));
-      NC_CUDA_CHECK(cudaGraphExecDestroy(exec));
-      NC_CUDA_CHECK(cudaGraphDestroy(graph));
     }
     if (planned.chunk % 32 != 0 || planned.chunk > 768)
       std::printf("%6lld planned chunk %lld (not in the sweep)\n", static_cast<long long>(B),

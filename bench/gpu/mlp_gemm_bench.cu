@@ -18,6 +18,7 @@
 #include "nanochat/kernels/cuda/linear.h"
 #include "nanochat/kernels/cuda/mlp_gemm.h"
 #include "nanochat/kernels/cuda/ops.h"
+#include "event_timing.cuh"
 #include "random_fill.cuh"
 
 namespace {
@@ -25,23 +26,12 @@ namespace {
 namespace kc = nanochat::kernels::cuda;
 using kc::bf16;
 
+// Three untimed calls first (shared-memory configuration, cuBLASLt plans, tensor maps).
 template <class F>
 float time_ms(F&& f, int iters, cudaStream_t stream) {
-  for (int i = 0; i < 3; ++i) f();  // warm-up (also configures shared memory, plans)
-  NC_CUDA_CHECK(cudaStreamSynchronize(stream));
-  cudaEvent_t start, stop;
-  NC_CUDA_CHECK(cudaEventCreate(&start));
-  NC_CUDA_CHECK(cudaEventCreate(&stop));
-  NC_CUDA_CHECK(cudaEventRecord(start, stream));
-  for (int i = 0; i < iters; ++i) f();
-  NC_CUDA_CHECK(cudaEventRecord(stop, stream));
-  NC_CUDA_CHECK(cudaEventSynchronize(stop));
-  float ms = 0;
-  NC_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-  NC_CUDA_CHECK(cudaEventDestroy(start));
-  NC_CUDA_CHECK(cudaEventDestroy(stop));
-  return ms / static_cast<float>(iters);
+  return nanochat::bench::time_ms(f, iters, stream, 3);
 }
+
 
 float bf16_value(uint16_t b) {
   const uint32_t u = static_cast<uint32_t>(b) << 16;

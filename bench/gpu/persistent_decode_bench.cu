@@ -19,14 +19,16 @@
 #include "nanochat/kernels/cuda/decode_gemv.h"
 #include "nanochat/kernels/cuda/device_buffer.h"
 #include "nanochat/kernels/cuda/device_math.cuh"
-#include "weight_stream.cuh"
+#include "event_timing.cuh"
 #include "random_fill.cuh"
+#include "weight_stream.cuh"
 
 namespace {
 
 namespace kc = nanochat::kernels::cuda;
 namespace ks = nanochat::kernels::cuda::stream;
 namespace kd = nanochat::kernels::cuda::detail;
+using nanochat::bench::time_graph_us;
 using kc::bf16;
 
 constexpr int kC = 1280, kQkv = 3 * kC, kLayers = 20;
@@ -245,32 +247,6 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_kernel(Args a) {
   }
 }
 
-template <class Step>
-double time_graph_us(cudaStream_t stream, Step step, int replays) {
-  step();
-  NC_CUDA_CHECK(cudaStreamSynchronize(stream));
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  NC_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  step();
-  NC_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-  NC_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  NC_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-  cudaEvent_t start, stop;
-  NC_CUDA_CHECK(cudaEventCreate(&start));
-  NC_CUDA_CHECK(cudaEventCreate(&stop));
-  NC_CUDA_CHECK(cudaEventRecord(start, stream));
-  for (int r = 0; r < replays; ++r) NC_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-  NC_CUDA_CHECK(cudaEventRecord(stop, stream));
-  NC_CUDA_CHECK(cudaEventSynchronize(stop));
-  float ms = 0;
-  NC_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-  NC_CUDA_CHECK(cudaEventDestroy(start));
-  NC_CUDA_CHECK(cudaEventDestroy(stop));
-  NC_CUDA_CHECK(cudaGraphExecDestroy(exec));
-  NC_CUDA_CHECK(cudaGraphDestroy(graph));
-  return 1e3 * ms / replays;
-}
 
 }  // namespace
 
