@@ -215,9 +215,9 @@ __global__ void __launch_bounds__(kKeyTile * 2, 1) attention_backward_kernel(Bac
     // gV += P^T gY.
 #pragma unroll
     for (int kk = 0; kk < kBlockM / 16; ++kk) {
-      const uint32_t pa[4] = {pack_bf16(st[2 * kk][0], st[2 * kk][1]), pack_bf16(st[2 * kk][2], st[2 * kk][3]),
-                              pack_bf16(st[2 * kk + 1][0], st[2 * kk + 1][1]),
-                              pack_bf16(st[2 * kk + 1][2], st[2 * kk + 1][3])};
+      const uint32_t pa[4] = {cvt_bf16x2(st[2 * kk][0], st[2 * kk][1]), cvt_bf16x2(st[2 * kk][2], st[2 * kk][3]),
+                              cvt_bf16x2(st[2 * kk + 1][0], st[2 * kk + 1][1]),
+                              cvt_bf16x2(st[2 * kk + 1][2], st[2 * kk + 1][3])};
 #pragma unroll
       for (int np = 0; np < kDt / 2; ++np) {
         uint32_t bo[4];
@@ -252,9 +252,9 @@ __global__ void __launch_bounds__(kKeyTile * 2, 1) attention_backward_kernel(Bac
     // [key][query] rows for the gQ product.
 #pragma unroll
     for (int kk = 0; kk < kBlockM / 16; ++kk) {
-      const uint32_t da[4] = {pack_bf16(dpt[2 * kk][0], dpt[2 * kk][1]), pack_bf16(dpt[2 * kk][2], dpt[2 * kk][3]),
-                              pack_bf16(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]),
-                              pack_bf16(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3])};
+      const uint32_t da[4] = {cvt_bf16x2(dpt[2 * kk][0], dpt[2 * kk][1]), cvt_bf16x2(dpt[2 * kk][2], dpt[2 * kk][3]),
+                              cvt_bf16x2(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]),
+                              cvt_bf16x2(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3])};
       const int key = warp * 16 + (lane >> 2), col = 2 * (lane & 3);
       *reinterpret_cast<uint32_t*>(sdS + swz<kBlockM>(key, 2 * kk) + col) = da[0];
       *reinterpret_cast<uint32_t*>(sdS + swz<kBlockM>(key + 8, 2 * kk) + col) = da[1];
@@ -546,14 +546,14 @@ __global__ void __launch_bounds__(kKeyTile * 2, 1) attention_backward_wgmma_kern
     uint32_t pa[kBlockM / 16][4], da[kBlockM / 16][4];
 #pragma unroll
     for (int kk = 0; kk < kBlockM / 16; ++kk) {
-      pa[kk][0] = pack_bf16(st[2 * kk][0], st[2 * kk][1]);
-      pa[kk][1] = pack_bf16(st[2 * kk][2], st[2 * kk][3]);
-      pa[kk][2] = pack_bf16(st[2 * kk + 1][0], st[2 * kk + 1][1]);
-      pa[kk][3] = pack_bf16(st[2 * kk + 1][2], st[2 * kk + 1][3]);
-      da[kk][0] = pack_bf16(dpt[2 * kk][0], dpt[2 * kk][1]);
-      da[kk][1] = pack_bf16(dpt[2 * kk][2], dpt[2 * kk][3]);
-      da[kk][2] = pack_bf16(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]);
-      da[kk][3] = pack_bf16(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3]);
+      pa[kk][0] = cvt_bf16x2(st[2 * kk][0], st[2 * kk][1]);
+      pa[kk][1] = cvt_bf16x2(st[2 * kk][2], st[2 * kk][3]);
+      pa[kk][2] = cvt_bf16x2(st[2 * kk + 1][0], st[2 * kk + 1][1]);
+      pa[kk][3] = cvt_bf16x2(st[2 * kk + 1][2], st[2 * kk + 1][3]);
+      da[kk][0] = cvt_bf16x2(dpt[2 * kk][0], dpt[2 * kk][1]);
+      da[kk][1] = cvt_bf16x2(dpt[2 * kk][2], dpt[2 * kk][3]);
+      da[kk][2] = cvt_bf16x2(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]);
+      da[kk][3] = cvt_bf16x2(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3]);
     }
     // Stored before the products are issued: their A registers must not be touched until they finish.
     // Each da[kk] is a 16x16 block (keys x queries 16kk..) of four 8x8 matrices; lane l addresses row

@@ -225,10 +225,10 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) attention_forward_ker
       uint32_t pa[kMt][4];
 #pragma unroll
       for (int mt = 0; mt < kMt; ++mt) {
-        pa[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-        pa[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-        pa[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-        pa[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        pa[mt][0] = cvt_bf16x2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        pa[mt][1] = cvt_bf16x2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        pa[mt][2] = cvt_bf16x2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        pa[mt][3] = cvt_bf16x2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
       }
 #pragma unroll
       for (int np = 0; np < kDt / 2; ++np) {
@@ -386,10 +386,10 @@ template <int kPk>
 __device__ __forceinline__ void pack_probabilities(uint32_t (&p)[kPk][4], const float (&s)[2 * kPk][4]) {
 #pragma unroll
   for (int kk = 0; kk < kPk; ++kk) {
-    p[kk][0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
-    p[kk][1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
-    p[kk][2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-    p[kk][3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+    p[kk][0] = cvt_bf16x2(s[2 * kk][0], s[2 * kk][1]);
+    p[kk][1] = cvt_bf16x2(s[2 * kk][2], s[2 * kk][3]);
+    p[kk][2] = cvt_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+    p[kk][3] = cvt_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
   }
 }
 

@@ -88,10 +88,7 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
+using detail::cvt_bf16x2;
 
 // Fragment addressing. A 16x16 A operand from a tile whose rows are the M dimension: rows
 // row0 + (lane & 15), chunk 2*kk + (lane >> 4).

@@ -30,13 +30,19 @@ __device__ __forceinline__ __nv_bfloat16 to_bf16(float x) {
   return __float2bfloat16_rn(x);
 }
 
-// Two values rounded as to_bf16, packed low (lo) then high (hi).
+// Two values rounded to nearest-even by the hardware's one CVT, lo in the low half. NaN becomes the
+// canonical 0x7FFF: for values that cannot be NaN (the MMA kernels' fragments and epilogues).
+__device__ __forceinline__ uint32_t cvt_bf16x2(float lo, float hi) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+// Two values rounded as to_bf16 (NaN included), packed low (lo) then high (hi).
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
   if (isnan(lo) || isnan(hi))
     return static_cast<uint32_t>(::nanochat::bf16::from_float(lo)) |
            (static_cast<uint32_t>(::nanochat::bf16::from_float(hi)) << 16);
-  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
+  return cvt_bf16x2(lo, hi);
 }
 
 // x rounded to bf16 and widened back: an intermediate the unfused kernels store as bf16.

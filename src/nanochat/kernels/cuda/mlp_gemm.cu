@@ -90,12 +90,7 @@ __device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wa
 __device__ __forceinline__ void warpgroup_sync(int id) { named_sync(id, 128); }
 
 // ---- epilogue pieces ----
-// Two values rounded to nearest-even bf16 by one cvt.rn.bf16x2 (the same rounding as bf16::from_float
-// for every non-NaN value), the first in the low half.
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
+using detail::cvt_bf16x2;
 __device__ __forceinline__ float lo_f32(uint32_t w) { return __uint_as_float(w << 16); }
 __device__ __forceinline__ float hi_f32(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
 // The same formulas as mlp.cu's passes (device_math.cuh).
@@ -181,7 +176,7 @@ struct OutputMaps {
 };
 
 // relu(x)^2 of both bf16 halves of w, rounded back into a pair.
-__device__ __forceinline__ uint32_t relu2_pair(uint32_t w) { return pack_bf16(relu2(lo_f32(w)), relu2(hi_f32(w))); }
+__device__ __forceinline__ uint32_t relu2_pair(uint32_t w) { return cvt_bf16x2(relu2(lo_f32(w)), relu2(hi_f32(w))); }
 
 template <Epilogue kEpi, bool kBMnMajor>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -302,8 +297,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       uint32_t lo[16], hi[16];
 #pragma unroll
       for (int j = 0; j < 16; ++j) {
-        lo[j] = pack_bf16(acc[16 * h + j][0], acc[16 * h + j][1]);
-        hi[j] = pack_bf16(acc[16 * h + j][2], acc[16 * h + j][3]);
+        lo[j] = cvt_bf16x2(acc[16 * h + j][0], acc[16 * h + j][1]);
+        hi[j] = cvt_bf16x2(acc[16 * h + j][2], acc[16 * h + j][3]);
       }
       if constexpr (kEpi == Epilogue::kRelu2Backward) {
         // g_u = relu2_grad(G, u) with G rounded to bf16 first, as the unfused path stores it.
@@ -314,8 +309,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
           for (int j = 0; j < 8; ++j) {
             const int f = 8 * q + j;
-            lo[f] = pack_bf16(relu2_grad(lo_f32(lo[f]), lo_f32(ulo[j])), relu2_grad(hi_f32(lo[f]), hi_f32(ulo[j])));
-            hi[f] = pack_bf16(relu2_grad(lo_f32(hi[f]), lo_f32(uhi[j])), relu2_grad(hi_f32(hi[f]), hi_f32(uhi[j])));
+            lo[f] = cvt_bf16x2(relu2_grad(lo_f32(lo[f]), lo_f32(ulo[j])), relu2_grad(hi_f32(lo[f]), hi_f32(ulo[j])));
+            hi[f] = cvt_bf16x2(relu2_grad(lo_f32(hi[f]), lo_f32(uhi[j])), relu2_grad(hi_f32(hi[f]), hi_f32(uhi[j])));
           }
         }
       }
@@ -328,8 +323,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         uint32_t lo[16], hi[16];
 #pragma unroll
         for (int j = 0; j < 16; ++j) {
-          lo[j] = relu2_pair(pack_bf16(acc[16 * h + j][0], acc[16 * h + j][1]));
-          hi[j] = relu2_pair(pack_bf16(acc[16 * h + j][2], acc[16 * h + j][3]));
+          lo[j] = relu2_pair(cvt_bf16x2(acc[16 * h + j][0], acc[16 * h + j][1]));
+          hi[j] = relu2_pair(cvt_bf16x2(acc[16 * h + j][2], acc[16 * h + j][3]));
         }
         half_store(lo, hi, &maps.out1, wg_row0, n0 + 128 * h);
       }
